@@ -1,0 +1,114 @@
+"""``scripted``: deterministic rule-driven models, registered like any real backend.
+
+A scripted model is a *policy* object with ``respond(prompt, params, seed) -> str`` and,
+optionally, ``score(prompt, options) -> list[float]`` (log-probs). Policies live beside the
+agent they serve and are named here as lazy ``"module:attr"`` strings, so importing the
+models layer never imports an agent. The backend passes the same conformance tests as the
+neural ones: it reports tokens, log-probs and a byte size like they do.
+"""
+
+from __future__ import annotations
+
+import importlib
+import math
+from typing import Any, Protocol, Sequence
+
+from tinmen.errors import UnknownModelError
+from tinmen.models.protocols import GenerateParams, Generation, Prompt
+from tinmen.models.spec import ModelSpec
+
+SCRIPTED_POLICIES: dict[str, str] = {
+    "echo": "tinmen.models.backends.scripted:EchoPolicy",
+    "t2i": "tinmen.agents.t2i.scripted:T2IPolicy",
+    "info-sensitive": "tinmen.agents.shopper.scripted:InfoSensitivePolicy",
+    "rigid": "tinmen.agents.shopper.scripted:RigidPolicy",
+}
+
+MATCH_LOGPROB = math.log(0.9)
+
+
+class ScriptedPolicy(Protocol):
+    def respond(self, prompt: Prompt, params: GenerateParams, seed: int) -> str: ...
+
+
+def prompt_text(prompt: Prompt) -> str:
+    """The text of a prompt; for chat messages, the last user message."""
+    if isinstance(prompt, str):
+        return prompt
+    users = [m["content"] for m in prompt if m.get("role") == "user"]
+    return users[-1] if users else (prompt[-1]["content"] if prompt else "")
+
+
+class EchoPolicy:
+    """Repeats the prompt's last user text; the simplest reference policy."""
+
+    def respond(self, prompt: Prompt, params: GenerateParams, seed: int) -> str:
+        return prompt_text(prompt)
+
+
+def register_policy(name: str, target: str) -> None:
+    SCRIPTED_POLICIES[name] = target
+
+
+def load_policy(name: str) -> Any:
+    target = SCRIPTED_POLICIES.get(name)
+    if target is None:
+        known = ", ".join(sorted(SCRIPTED_POLICIES))
+        raise UnknownModelError(f"unknown scripted policy '{name}'; known: {known}")
+    module_name, _, attr = target.partition(":")
+    return getattr(importlib.import_module(module_name), attr)()
+
+
+class ScriptedBackend:
+    """Text generation and scoring by a scripted policy (no weights, always on CPU)."""
+
+    def __init__(self, policy: Any) -> None:
+        self.policy = policy
+
+    @classmethod
+    def from_spec(cls, spec: ModelSpec) -> ScriptedBackend:
+        return cls(load_policy(spec.source or "echo"))
+
+    # -- Backend ----------------------------------------------------------------
+    def nbytes(self) -> int:
+        return 1024
+
+    def device(self) -> str:
+        return "cpu"
+
+    def to_device(self, device: str) -> None:
+        return None
+
+    def close(self) -> None:
+        return None
+
+    # -- TextGenerator ----------------------------------------------------------
+    def generate(self, prompts: Sequence[Prompt], params: GenerateParams,
+                 seeds: Sequence[int]) -> list[Generation]:
+        return [self._one(p, params, s) for p, s in zip(prompts, seeds, strict=True)]
+
+    def _one(self, prompt: Prompt, params: GenerateParams, seed: int) -> Generation:
+        text = self.policy.respond(prompt, params, seed)
+        for stop in params.stop:
+            if stop in text:
+                text = text[: text.index(stop)]
+        words = text.split()
+        finish = "stop"
+        if len(words) > params.max_new_tokens:
+            words, finish = words[: params.max_new_tokens], "length"
+            text = " ".join(words)
+        lps = tuple(MATCH_LOGPROB for _ in words)
+        return Generation(text=text, tokens=tuple(words), token_logprobs=lps,
+                          top1_logprobs=lps, finish_reason=finish)
+
+    def score(self, prompt: Prompt, options: Sequence[str]) -> list[float]:
+        if hasattr(self.policy, "score"):
+            return [float(x) for x in self.policy.score(prompt, list(options))]
+        answer = self.policy.respond(prompt, GenerateParams(), 0).strip()
+        hits = [bool(o.strip()) and answer.startswith(o.strip()) for o in options]
+        n_hit = sum(hits)
+        if n_hit == 0:
+            return [-math.log(len(options))] * len(options)
+        rest = len(options) - n_hit
+        miss = math.log(0.1 / rest) if rest else float("-inf")
+        return [math.log(0.9 / n_hit) if h else miss for h in hits]

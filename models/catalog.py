@@ -1,0 +1,37 @@
+"""What `tinmen models list` shows: named specs, whether their weights are present, and
+(on request) what loading them costs."""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+from tinmen.errors import TinmenError
+from tinmen.models.pool import ModelPool
+from tinmen.models.registry import BACKENDS, NAMED_SPECS, resolve_spec
+from tinmen.models.sources import resolve_source
+
+
+def describe_models(load: Sequence[str] = ()) -> dict[str, Any]:
+    pool = ModelPool()
+    specs = []
+    for name in sorted(NAMED_SPECS):
+        spec = resolve_spec(name)
+        try:
+            resolve_source(spec.source)
+            available = "yes"
+        except TinmenError as exc:
+            available = f"no: {exc}"
+        specs.append({"name": name, "backend": spec.backend, "source": spec.source,
+                      "available": available})
+    for name in load:
+        spec = resolve_spec(name)
+        with pool.acquire(spec):
+            pass
+        entry = next(e for e in pool.loaded() if e["key"] == spec.key)
+        row = next((s for s in specs if s["name"] == name), None)
+        if row is None:
+            row = {"name": name, "backend": spec.backend, "source": spec.source,
+                   "available": "yes"}
+            specs.append(row)
+        row.update(bytes=entry["bytes"], device=entry["device"])
+    return {"specs": specs, "backends": sorted(BACKENDS)}

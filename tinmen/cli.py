@@ -1,0 +1,268 @@
+"""The ``tinmen`` command: parse, call one library function, render.
+
+User errors (``TinmenError``) print one line to stderr and exit 2; ``--json`` on read
+commands prints machine-readable output instead of tables.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Annotated, Any, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from tinmen.errors import TinmenError
+
+app = typer.Typer(help="tinmen: LangGraph agents on shared HuggingFace model pools, every "
+                  "belief and decision in a SQL store, exact replay.",
+                  no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
+db_app = typer.Typer(help="The store: migrations and status.", no_args_is_help=True)
+models_app = typer.Typer(help="Model specs, the packaged defaults and the shapes-world models.",
+                         no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(models_app, name="models")
+
+out = Console()
+err = Console(stderr=True)
+
+DbOpt = Annotated[Optional[str], typer.Option(
+    "--db", help="SQLAlchemy URL of the store [env TINMEN_DB; default sqlite:///tinmen.db]")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
+ModelOpt = Annotated[Optional[list[str]], typer.Option(
+    "--model", "-m", help="ROLE=SPEC, repeatable: SPEC is a registered name (smollm2), "
+    "BACKEND:SOURCE (scripted:t2i, transformers-lm:/path) or a .json/.toml spec file.")]
+
+
+def open_store(db: str | None) -> Any:
+    from tinmen.storage import Store
+
+    return Store.open(db)
+
+
+def emit_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
+
+
+# --------------------------------------------------------------------------- sessions
+@app.command()
+def sessions(db: DbOpt = None, study: Annotated[Optional[int], typer.Option(
+                 help="Only this study's sessions.")] = None,
+             graph: Annotated[Optional[str], typer.Option(help="Only this graph.")] = None,
+             agent: Annotated[Optional[str], typer.Option(help="Only sessions with this "
+                                                          "agent.")] = None,
+             limit: int = 50, as_json: JsonOpt = False) -> None:
+    """List stored sessions, newest first."""
+    from tinmen.api import list_sessions
+
+    rows = list_sessions(open_store(db), study=study, graph=graph, agent=agent, limit=limit)
+    if as_json:
+        return emit_json(rows)
+    table = Table("id", "graph", "mode", "status", "study", "steps", "parent", "created")
+    for r in rows:
+        table.add_row(r["id"][:12], r["graph"], r["mode"], r["status"], str(r["study"] or ""),
+                      str(r["steps"]), (r["parent"] or "")[:12], r["created"])
+    out.print(table)
+
+
+@app.command()
+def show(session: Annotated[str, typer.Argument(help="Session id (or a unique prefix).")],
+         db: DbOpt = None, as_json: JsonOpt = False) -> None:
+    """Steps, beliefs, decisions and model calls of one session, in order."""
+    from tinmen.api import show_session
+
+    data = show_session(open_store(db), session)
+    if as_json:
+        return emit_json(data)
+    out.print(f"[bold]session {data['id']}[/] graph={data['graph']} mode={data['mode']} "
+              f"status={data['status']} seed={data['seed']} models={data['models']}")
+    for step in data["steps"]:
+        out.print(f"[cyan]step {step['index']}: {step['node']}[/]")
+        for c in step["calls"]:
+            out.print(f"  call {c['role']}#{c['index']} {c['op']} {c['model']} "
+                      f"nll={c['nll']} → {str(c['output'])[:90]!r}")
+        for b in step["beliefs"]:
+            ent = f" H={b['entropy']:.3f}" if b["entropy"] is not None else ""
+            out.print(f"  belief {b['subject']} = {str(b['value'])[:80]}{ent} ({b['source']})")
+        for d in step["decisions"]:
+            out.print(f"  decision {d['kind']} → {d['chosen']} (uncertainty "
+                      f"{d['uncertainty']}) {d['rationale'] or ''}")
+    if data["output"]:
+        out.print(f"[bold]output[/] {json.dumps(data['output'], default=str)[:400]}")
+
+
+@app.command()
+def replay(session: Annotated[str, typer.Argument(help="Session id to replay exactly.")],
+           db: DbOpt = None, as_json: JsonOpt = False) -> None:
+    """Re-run a session from its record (no model weights) and compare beliefs/decisions."""
+    from tinmen.graphs.replay import replay_session
+
+    report = replay_session(open_store(db), session)
+    if as_json:
+        emit_json(report.to_json())
+    elif report.identical:
+        out.print(f"replay {report.replay_id} of {report.original_id}: identical beliefs and "
+                  f"decisions ({report.calls_served} model calls served from the record)")
+    elif report.divergence:
+        out.print(f"[red]diverged[/]: {report.divergence['message']}")
+    else:
+        out.print("[red]replay differs:[/]\n  " + "\n  ".join(report.differences))
+    if not report.identical:
+        raise typer.Exit(1)
+
+
+@app.command()
+def fork(session: Annotated[str, typer.Argument(help="Session id to fork.")],
+         at_step: Annotated[int, typer.Option("--at-step", help="Replay steps before this "
+                                              "index, then run live.")],
+         model: ModelOpt = None, db: DbOpt = None,
+         seed: Annotated[Optional[int], typer.Option(help="New seed for the live part.")] = None,
+         as_json: JsonOpt = False) -> None:
+    """Replay a session up to a step, then continue live with other models."""
+    from tinmen.graphs.replay import diff_sessions, fork_session
+    from tinmen.models.pool import ModelPool
+    from tinmen.models.registry import resolve_spec
+
+    bindings = {}
+    for item in model or []:
+        role, sep, spec = item.partition("=")
+        if not sep:
+            raise TinmenError(f"--model expects ROLE=SPEC, got '{item}'")
+        bindings[role] = resolve_spec(spec)
+    store = open_store(db)
+    result = fork_session(store, session, at_step, bindings, pool=ModelPool(), seed=seed)
+    diffs = diff_sessions(store, session, result.session_id)
+    if as_json:
+        return emit_json({"fork": result.session_id, "parent": session, "differences": diffs})
+    out.print(f"fork {result.session_id} of {session} at step {at_step}")
+    for line in diffs or ["(no differences in beliefs or decisions)"]:
+        out.print(f"  {line}")
+
+
+@app.command()
+def diff(a: str, b: str, db: DbOpt = None, as_json: JsonOpt = False) -> None:
+    """How two sessions' beliefs and decisions differ."""
+    from tinmen.graphs.replay import diff_sessions
+
+    lines = diff_sessions(open_store(db), a, b, limit=200)
+    if as_json:
+        return emit_json(lines)
+    for line in lines or ["(identical beliefs and decisions)"]:
+        out.print(line)
+
+
+@app.command()
+def example(request: Annotated[str, typer.Option(help="The request the agent handles.")] =
+            "How long should I boil an egg for a soft yolk?",
+            model: ModelOpt = None, db: DbOpt = None, seed: int = 0,
+            as_json: JsonOpt = False) -> None:
+    """Run the small example graph (classify → decide → write) on the default LLM."""
+    from tinmen.api import session_counts
+    from tinmen.graphs.example import GRAPH
+    from tinmen.graphs.session import checkpointer_for, run_session
+    from tinmen.models.pool import ModelPool
+    from tinmen.models.registry import parse_bindings
+
+    bindings = parse_bindings(model, GRAPH.roles)
+    store = open_store(db)
+    result = run_session(store, GRAPH, {"request": request}, bindings, pool=ModelPool(),
+                         seed=seed, checkpointer=checkpointer_for(store))
+    counts = session_counts(store, result.session_id)
+    if as_json:
+        return emit_json({"session_id": result.session_id, "output": result.output,
+                          "stored": counts, "db": store.url})
+    out.print(f"topic: {result.output['topic']}  action: {result.output['action']}")
+    out.print(f"reply: {result.output['reply']}")
+    out.print(f"stored in {store.url}: " + ", ".join(f"{v} {k}" for k, v in counts.items()))
+    out.print(f"inspect: tinmen show {result.session_id[:12]}   replay: tinmen replay "
+              f"{result.session_id[:12]}")
+
+
+# --------------------------------------------------------------------------- db
+@db_app.command("upgrade")
+def db_upgrade(db: DbOpt = None) -> None:
+    """Create or migrate the store to the newest schema."""
+    from tinmen.storage.db import current_revision
+
+    store = open_store(db)
+    out.print(f"{store.url} is at schema revision {current_revision(store.engine)}")
+
+
+@db_app.command("status")
+def db_status(db: DbOpt = None, as_json: JsonOpt = False) -> None:
+    """Schema revision and row counts."""
+    from sqlalchemy import func, select
+
+    from tinmen.storage import orm
+    from tinmen.storage.db import current_revision
+
+    store = open_store(db)
+    with store.unit_of_work() as uow:
+        counts = {t.name: uow.session.scalar(select(func.count()).select_from(t))
+                  for t in orm.Base.metadata.sorted_tables}
+    data = {"url": store.url, "revision": current_revision(store.engine), "rows": counts}
+    if as_json:
+        return emit_json(data)
+    out.print(data)
+
+
+# --------------------------------------------------------------------------- models
+@models_app.command("list")
+def models_list(load: Annotated[Optional[list[str]], typer.Option(
+                    "--load", help="Load these specs now and report their memory.")] = None,
+                as_json: JsonOpt = False) -> None:
+    """Registered specs and backends; with --load, load them and show bytes and device."""
+    from tinmen.models.catalog import describe_models
+
+    data = describe_models(load or [])
+    if as_json:
+        return emit_json(data)
+    table = Table("name", "backend", "source", "available", "loaded", "device", "MB")
+    for m in data["specs"]:
+        table.add_row(m["name"], m["backend"], m["source"][:50], m["available"],
+                      "yes" if m.get("bytes") else "", m.get("device", ""),
+                      f"{m['bytes'] / 2**20:.1f}" if m.get("bytes") else "")
+    out.print(table)
+    out.print("backends: " + ", ".join(data["backends"]))
+
+
+def register_agent_commands() -> None:
+    """Agent sub-commands live beside their agents' CLIs; missing ones are skipped."""
+    import importlib
+
+    for name, module in (("t2i", "tinmen.cli_t2i"), ("shopper", "tinmen.cli_shopper")):
+        try:
+            sub = importlib.import_module(module)
+        except ModuleNotFoundError as exc:
+            if exc.name != module:
+                raise
+            continue
+        app.add_typer(sub.app, name=name)
+
+
+def main(argv: list[str] | None = None) -> int:
+    register_agent_commands()
+    try:
+        app(args=argv, standalone_mode=False)
+    except TinmenError as exc:
+        err.print(f"[red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        return 2
+    except typer.Exit as exc:
+        return exc.exit_code
+    except typer.Abort:
+        err.print("aborted")
+        return 130
+    except Exception as exc:  # click usage errors carry their own message
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            return exc.exit_code
+        raise
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
