@@ -11,6 +11,9 @@ GRAPHS: dict[str, str] = {
     "example": "tinmen.graphs.example:GRAPH",
     "t2i": "tinmen.graphs.t2i:GRAPH",
     "shopper": "tinmen.graphs.shopper:GRAPH",
+    "shopper-market": "tinmen.graphs.shopper:MARKET_GRAPH",
+    "w2s": "tinmen.graphs.w2s:GRAPH",
+    "judge": "tinmen.graphs.judge:GRAPH",
 }
 
 

@@ -197,7 +197,7 @@ class Models:
         self.spec_for(role)  # fail on an unbound role before a call index is spent
         index = self._next_index(role)
         spec = self._spec_for_call(role, index)
-        seed = derive_seed(self.seed, role, index)
+        seed = self._seed_for_call(role, index)
         digest = request_hash(op, spec, params, inputs, seed)
         record = self._serve(role, op, index, spec, params, inputs, seed, digest, blobs or {})
         record.blobs.update(blobs or {})
@@ -206,6 +206,9 @@ class Models:
 
     def _spec_for_call(self, role: str, index: int) -> ModelSpec:
         return self.spec_for(role)
+
+    def _seed_for_call(self, role: str, index: int) -> int:
+        return derive_seed(self.seed, role, index)
 
     def _serve(self, role: str, op: str, index: int, spec: ModelSpec, params: dict[str, Any],
                inputs: dict[str, Any], seed: int, digest: str,
@@ -261,6 +264,13 @@ class RecordedModels(Models):
     def _spec_for_call(self, role: str, index: int) -> ModelSpec:
         rec = self.records.get((role, index))
         return ModelSpec.model_validate(rec.spec) if rec else self.spec_for(role)
+
+    def _seed_for_call(self, role: str, index: int) -> int:
+        # A fork may run with a new seed: its replayed prefix keeps the recorded seeds.
+        rec = self.records.get((role, index))
+        if rec is not None and self.fallback is not None:
+            return rec.seed
+        return super()._seed_for_call(role, index)
 
     def _serve(self, role: str, op: str, index: int, spec: ModelSpec, params: dict[str, Any],
                inputs: dict[str, Any], seed: int, digest: str,

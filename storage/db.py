@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -16,8 +17,15 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 BUSY_TIMEOUT_MS = 5000
 
 
-def create_store_engine(url: str, *, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> Engine:
+def busy_timeout_default() -> int:
+    """How long a writer waits for a locked SQLite store (``TINMEN_BUSY_TIMEOUT_MS``)."""
+    return int(os.environ.get("TINMEN_BUSY_TIMEOUT_MS", BUSY_TIMEOUT_MS))
+
+
+def create_store_engine(url: str, *, busy_timeout_ms: int | None = None) -> Engine:
     """An engine for ``url``; SQLite gets WAL, busy_timeout and foreign keys per connection."""
+    if busy_timeout_ms is None:
+        busy_timeout_ms = busy_timeout_default()
     try:
         parsed = make_url(url)
     except ArgumentError as exc:

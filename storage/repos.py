@@ -11,7 +11,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session as OrmSession
 
-from tinmen.errors import NotFoundError
+from tinmen.errors import NotFoundError, StoreError
 from tinmen.models.client import CallRecord
 from tinmen.storage import orm
 
@@ -44,9 +44,15 @@ class ContentRepo:
         return sha
 
     def get_many(self, shas: Sequence[str]) -> dict[str, str]:
+        """Texts by sha256, each checked against its hash (an edited record is refused)."""
         rows = self.db.execute(select(orm.Content.sha256, orm.Content.text)
                                .where(orm.Content.sha256.in_(set(shas))))
-        return dict(rows.tuples().all())
+        found = {sha: text for sha, text in rows}
+        for sha, text in found.items():
+            if hashlib.sha256(text.encode()).hexdigest() != sha:
+                raise StoreError(f"the store's record {sha[:12]} is corrupt (its text no "
+                                 "longer matches its hash); it cannot be replayed")
+        return found
 
 
 class ArtifactRepo:
@@ -71,7 +77,7 @@ class ArtifactRepo:
     def get_many(self, shas: Sequence[str]) -> dict[str, bytes]:
         rows = self.db.execute(select(orm.Artifact.sha256, orm.Artifact.data)
                                .where(orm.Artifact.sha256.in_(set(shas))))
-        return dict(rows.tuples().all())
+        return {sha: data for sha, data in rows}
 
 
 class StudyRepo:

@@ -232,7 +232,8 @@ def register_agent_commands() -> None:
     """Agent sub-commands live beside their agents' CLIs; missing ones are skipped."""
     import importlib
 
-    for name, module in (("t2i", "tinmen.cli_t2i"), ("shopper", "tinmen.cli_shopper")):
+    for name in ("t2i", "shopper", "w2s", "judge"):
+        module = f"tinmen.cli_{name}"
         try:
             sub = importlib.import_module(module)
         except ModuleNotFoundError as exc:

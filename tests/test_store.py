@@ -1,0 +1,110 @@
+"""The store: migrations, unit of work, deduplication, and one-line errors."""
+
+from __future__ import annotations
+
+import sqlite3
+
+import pytest
+from sqlalchemy import func, select
+
+from tinmen.errors import NotFoundError, StoreError
+from tinmen.storage import Store, orm
+from tinmen.storage.db import current_revision, table_names
+
+TABLES = {"study", "condition", "session", "agent", "step", "model_call", "belief",
+          "decision", "human_input", "metric", "prediction", "artifact", "content"}
+
+
+def _session(sid: str = "s1") -> orm.Session:
+    return orm.Session(id=sid, graph="example", thread_id=sid, seed=2**62 + 5)
+
+
+def test_migrations_upgrade_an_empty_database(tmp_path):
+    url = f"sqlite:///{tmp_path}/empty.db"
+    store = Store.open(url)
+    assert TABLES <= set(table_names(store.engine))
+    assert current_revision(store.engine) == "0001"
+    Store.open(url)  # idempotent on an up-to-date store
+
+
+def test_sqlite_pragmas_are_on(store):
+    with store.engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+        assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() > 0
+
+
+def test_unit_of_work_commits_only_when_asked(store):
+    with store.unit_of_work() as uow:
+        uow.sessions.add(_session("kept"))
+        uow.commit()
+    with store.unit_of_work() as uow:
+        uow.sessions.add(_session("dropped"))  # no commit: rolled back on exit
+    with pytest.raises(RuntimeError):
+        with store.unit_of_work() as uow:
+            uow.sessions.add(_session("failed"))
+            uow.session.flush()
+            raise RuntimeError("boom")
+    with store.unit_of_work() as uow:
+        assert [s.id for s in uow.sessions.list()] == ["kept"]
+        assert uow.sessions.get("kept").seed == 2**62 + 5  # 63-bit seeds survive
+
+
+def test_foreign_keys_are_enforced(store):
+    with pytest.raises(StoreError):
+        with store.unit_of_work() as uow:
+            uow.session.add(orm.Step(session_id="missing", index=0, node="x"))
+            uow.commit()
+
+
+def test_repeated_text_is_stored_once(store):
+    with store.unit_of_work() as uow:
+        a = uow.content.put("the same prompt")
+        b = uow.content.put("the same prompt")
+        uow.commit()
+    with store.unit_of_work() as uow:
+        again = uow.content.put("the same prompt")
+        uow.commit()
+        n = uow.session.scalar(select(func.count()).select_from(orm.Content))
+    assert a == b == again and n == 1
+
+
+def test_session_lookup_by_prefix_and_missing(store):
+    with store.unit_of_work() as uow:
+        uow.sessions.add(_session("abcdef123"))
+        uow.commit()
+    with store.unit_of_work() as uow:
+        assert uow.sessions.get("abcd").id == "abcdef123"
+        with pytest.raises(NotFoundError, match="tinmen sessions"):
+            uow.sessions.get("zzzz")
+
+
+@pytest.mark.parametrize("url, needle", [
+    ("nosuchdialect://x", "unknown database dialect"),
+    ("not a url", "bad database URL"),
+    ("sqlite:////no/such/folder/x.db", "does not exist"),
+])
+def test_bad_database_url_gives_one_line(url, needle):
+    with pytest.raises(StoreError, match=needle) as info:
+        Store.open(url)
+    assert "\n" not in str(info.value)
+
+
+def test_locked_database_gives_one_line(tmp_path, monkeypatch):
+    url = f"sqlite:///{tmp_path}/locked.db"
+    Store.open(url)
+    monkeypatch.setenv("TINMEN_BUSY_TIMEOUT_MS", "100")
+    holder = sqlite3.connect(tmp_path / "locked.db")
+    holder.execute("BEGIN EXCLUSIVE")
+    try:
+        store = Store.open(url, migrate=False)
+        with pytest.raises(StoreError, match="locked by another process") as info:
+            with store.unit_of_work() as uow:
+                uow.sessions.add(_session("blocked"))
+                uow.commit()
+        assert "\n" not in str(info.value)
+    finally:
+        holder.rollback()
+        holder.close()
+    with Store.open(url).unit_of_work() as uow:  # nothing half-written
+        assert uow.sessions.list() == []
