@@ -57,6 +57,15 @@ class Recorder:
         self._saved_loose = 0
         self._discard_ids: list[int] = []
 
+    @classmethod
+    def resume(cls, session: orm.Session, saved_steps: Sequence[tuple[int, int, str]],
+               saved_human: int) -> Recorder:
+        """A recorder that appends to a stored session (resuming after a pause)."""
+        rec = cls(session)
+        for step_id, index, node in saved_steps:
+            rec.steps.append(_StepBuffer(index, node, None, None, saved_id=step_id))
+        return rec
+
     # ----------------------------------------------------------------- steps
     @contextmanager
     def step(self, node: str, *, agent: str | None = None,
@@ -125,7 +134,7 @@ class Recorder:
                                  "split": split, "meta": dict(meta or {})})
 
     def human_input(self, kind: str, prompt: Any, response: Any) -> None:
-        step = self.current.index if self.current else (len(self.steps) - 1 or None)
+        step = self.current.index if self.current else (len(self.steps) - 1 if self.steps else None)
         self.human.append({"kind": kind, "prompt": prompt, "response": response,
                            "step_index": step})
 

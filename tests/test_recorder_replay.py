@@ -10,12 +10,12 @@ from langgraph.graph import END, START, StateGraph
 from langgraph.types import interrupt
 from sqlalchemy import select, update
 
-from tinmen.errors import StoreError
+from tinmen.errors import ConfigError, StoreError
 from tinmen.graphs.example import GRAPH as EXAMPLE
 from tinmen.graphs.registry import GRAPHS
 from tinmen.graphs.replay import diff_sessions, fork_session, replay_session
 from tinmen.graphs.runtime import Context, GraphDef, recorded
-from tinmen.graphs.session import checkpointer_for, run_session
+from tinmen.graphs.session import checkpointer_for, resume_session, run_session
 from tinmen.models.pool import ModelPool
 from tinmen.models.registry import resolve_spec
 from tinmen.storage import orm
@@ -158,6 +158,27 @@ def test_unanswered_interrupt_stores_an_interrupted_session(store):
     with store.unit_of_work() as uow:
         assert uow.sessions.get(result.session_id).status == "interrupted"
         assert len(uow.records.calls(result.session_id)) == 1
+
+
+def test_interrupted_session_resumes_in_another_pool(store):
+    first = run_session(store, ASK, {}, ECHO, pool=ModelPool(), answer=None,
+                        checkpointer=checkpointer_for(store))
+    later_pool = ModelPool()  # as if another process picked the session up
+    done = resume_session(store, first.session_id, lambda p: "teal", pool=later_pool)
+    assert done.status == "completed" and done.output == {"answer": "teal"}
+    assert later_pool.loaded() == []  # the pre-pause call was served from the record
+    with store.unit_of_work() as uow:
+        sid = first.session_id
+        assert uow.sessions.get(sid).status == "completed"
+        assert len(uow.records.calls(sid)) == 1 and len(uow.records.steps(sid)) == 1
+        assert [b.value for b in uow.records.beliefs(sid)] == ["teal"]
+    assert replay_session(store, sid).identical
+
+
+def test_resume_refuses_a_completed_session(store):
+    done = run_example(store)
+    with pytest.raises(ConfigError, match="not interrupted"):
+        resume_session(store, done.session_id, lambda p: "x", pool=ModelPool())
 
 
 def test_failing_session_writes_nothing(store):

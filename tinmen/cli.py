@@ -142,6 +142,30 @@ def fork(session: Annotated[str, typer.Argument(help="Session id to fork.")],
 
 
 @app.command()
+def resume(session: Annotated[str, typer.Argument(help="An interrupted session's id.")],
+           db: DbOpt = None,
+           answer: Annotated[Optional[list[str]], typer.Option(
+               help="Answers to give, in order (otherwise asked on the terminal).")] = None
+           ) -> None:
+    """Continue a session that paused for human input (calls before the pause are not re-run)."""
+    from tinmen.graphs.session import resume_session
+    from tinmen.models.pool import ModelPool
+
+    given = list(answer or [])
+
+    def ask(payload: Any) -> Any:
+        if given:
+            return given.pop(0)
+        question = payload.get("question", payload) if isinstance(payload, dict) else payload
+        if not sys.stdin.isatty():
+            return None
+        return typer.prompt(str(question))
+
+    result = resume_session(open_store(db), session, ask, pool=ModelPool())
+    out.print(f"session {result.session_id}: {result.status}")
+
+
+@app.command()
 def diff(a: str, b: str, db: DbOpt = None, as_json: JsonOpt = False) -> None:
     """How two sessions' beliefs and decisions differ."""
     from tinmen.graphs.replay import diff_sessions
