@@ -20,15 +20,14 @@ from pathlib import Path
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
-import torch  # noqa: E402
-
-from tinmen.graphs.example import GRAPH  # noqa: E402
-from tinmen.graphs.session import run_session  # noqa: E402
-from tinmen.models.client import LiveModels  # noqa: E402
-from tinmen.models.pool import ModelPool  # noqa: E402
-from tinmen.models.registry import resolve_spec  # noqa: E402
-from tinmen.models.spec import ModelSpec  # noqa: E402
-from tinmen.storage import Store  # noqa: E402
+import torch
+from tinmen.graphs.example import GRAPH
+from tinmen.graphs.session import run_session
+from tinmen.models.client import LiveModels
+from tinmen.models.pool import ModelPool
+from tinmen.models.registry import resolve_spec
+from tinmen.models.spec import ModelSpec
+from tinmen.storage import Store
 
 
 def rss_bytes() -> int:

@@ -11,7 +11,6 @@ from typing import Literal, TypedDict
 
 from langgraph.graph import END, START, StateGraph
 from langgraph.runtime import Runtime
-
 from tinmen.graphs.runtime import Context, GraphDef, recorded
 
 TOPICS = ["science", "cooking", "travel", "sports", "money"]

@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Iterator, Mapping, Sequence
+from typing import Any
 
 from sqlalchemy import delete
-
 from tinmen.models.client import CallRecord
 from tinmen.storage import Store, orm
 

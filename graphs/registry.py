@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import importlib
 
-from tinmen.errors import ConfigError
 from tinmen.graphs.runtime import GraphDef
+
+from tinmen.errors import ConfigError
 
 GRAPHS: dict[str, str] = {
     "example": "tinmen.graphs.example:GRAPH",

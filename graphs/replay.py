@@ -12,11 +12,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from tinmen.errors import ConfigError, ReplayDivergence
 from tinmen.graphs.registry import get_graph
 from tinmen.graphs.session import SessionResult, run_session
 from tinmen.models.spec import ModelSpec
 from tinmen.storage import Store, orm
+
+from tinmen.errors import ConfigError, ReplayDivergence
 
 
 @dataclass

@@ -10,12 +10,12 @@ A :class:`GraphDef` tells the session runner how to build a graph, which roles i
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from langgraph.config import get_config
 from langgraph.runtime import Runtime
-
 from tinmen.graphs.recorder import Recorder
 from tinmen.models.client import Models
 

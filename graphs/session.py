@@ -10,19 +10,20 @@ from __future__ import annotations
 
 import sqlite3
 import uuid
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Callable, Sequence
+from typing import Any
 
 from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.types import Command
-
-from tinmen.errors import ConfigError
 from tinmen.graphs.recorder import Recorder
 from tinmen.graphs.runtime import Context, GraphDef
 from tinmen.models.client import CallRecord, LiveModels, Models, RecordedModels, derive_seed
 from tinmen.models.spec import ModelSpec
 from tinmen.storage import Store, orm
 from tinmen.storage.db import busy_timeout_default, store_error
+
+from tinmen.errors import ConfigError
 
 Answer = Callable[[Any], Any]  # interrupt payload -> response (None = pause the session)
 

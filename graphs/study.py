@@ -9,12 +9,12 @@ skips the (condition, rep) pairs already completed and runs the rest.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
 from tinmen.graphs.runtime import GraphDef
 from tinmen.graphs.session import run_session
 from tinmen.models.client import derive_seed

@@ -3,12 +3,14 @@
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
-from tinmen.errors import TinmenError
 from tinmen.models.pool import ModelPool
 from tinmen.models.registry import BACKENDS, NAMED_SPECS, resolve_spec
 from tinmen.models.sources import resolve_source
+
+from tinmen.errors import TinmenError
 
 
 def describe_models(load: Sequence[str] = ()) -> dict[str, Any]:

@@ -21,13 +21,14 @@ import io
 import json
 import math
 import threading
-import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Protocol, Sequence
+from typing import Any, Protocol
 
-from tinmen.errors import ConfigError, ReplayDivergence
 from tinmen.models.protocols import GenerateParams, Generation, Prompt
 from tinmen.models.spec import ModelSpec
+
+from tinmen.errors import ConfigError, ReplayDivergence
 
 
 # --------------------------------------------------------------------------- values
@@ -91,7 +92,7 @@ class CallSink(Protocol):
 class NullSink:
     """Records nothing (recording switched off, e.g. in benchmarks)."""
 
-    def model_call(self, record: CallRecord) -> None:  # noqa: D401 - protocol method
+    def model_call(self, record: CallRecord) -> None:
         return None
 
 

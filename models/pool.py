@@ -18,16 +18,18 @@ import hashlib
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Iterator
 from concurrent.futures import Future
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Iterator
+from typing import Any
 
-from tinmen.errors import ConfigError
 from tinmen.models.client import png_bytes, png_image
 from tinmen.models.protocols import CAPABILITIES, CallStats, GenerateParams
 from tinmen.models.registry import backend_class
 from tinmen.models.spec import ModelSpec
+
+from tinmen.errors import ConfigError
 
 Budget = int | dict[str, int] | None
 

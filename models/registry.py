@@ -15,8 +15,9 @@ import importlib
 from pathlib import Path
 from typing import Any
 
-from tinmen.errors import MissingDependencyError, UnknownModelError
 from tinmen.models.spec import ModelSpec
+
+from tinmen.errors import MissingDependencyError, UnknownModelError
 
 BACKENDS: dict[str, str] = {
     "scripted": "tinmen.models.backends.scripted:ScriptedBackend",

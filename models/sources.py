@@ -11,8 +11,9 @@ from __future__ import annotations
 import importlib.util
 from pathlib import Path
 
-from tinmen.errors import ConfigError
 from tinmen.models.registry import missing_dependency
+
+from tinmen.errors import ConfigError
 
 PACKAGE_PREFIX = "package:"
 

@@ -9,9 +9,9 @@ from typing import Any
 from sqlalchemy import create_engine, event, inspect
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
+from tinmen.models.registry import missing_dependency
 
 from tinmen.errors import StoreError
-from tinmen.models.registry import missing_dependency
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 BUSY_TIMEOUT_MS = 5000

@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session as OrmSession
-
-from tinmen.errors import NotFoundError, StoreError
 from tinmen.models.client import CallRecord
 from tinmen.storage import orm
+
+from tinmen.errors import NotFoundError, StoreError
 
 
 def _insert_ignore(db: OrmSession, table: Any, rows: list[dict[str, Any]]) -> None:

@@ -15,11 +15,17 @@ from types import TracebackType
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DatabaseError, OperationalError
 from sqlalchemy.orm import sessionmaker
+from tinmen.storage.db import create_store_engine, store_error, upgrade
+from tinmen.storage.repos import (
+    ArtifactRepo,
+    CallRepo,
+    ContentRepo,
+    RecordRepo,
+    SessionRepo,
+    StudyRepo,
+)
 
 from tinmen.config import db_url
-from tinmen.storage.db import create_store_engine, store_error, upgrade
-from tinmen.storage.repos import (ArtifactRepo, CallRepo, ContentRepo, RecordRepo, SessionRepo,
-                                  StudyRepo)
 
 
 class Store:

@@ -9,7 +9,6 @@ import json
 import time
 
 import pytest
-
 from tinmen.graphs.example import GRAPH
 from tinmen.graphs.replay import replay_session
 from tinmen.graphs.session import run_session
@@ -40,8 +39,9 @@ def test_smollm2_answers_a_chat_with_logprobs(smol):
 
 
 def test_conversion_is_cached(smol, pool):
-    from tinmen.config import cache_dir
     from tinmen.models.backends.transformers_lm import TransformersLM
+
+    from tinmen.config import cache_dir
 
     converted = list((cache_dir() / "converted").glob("SmolLM2-135M-Instruct*"))
     assert len(converted) == 1 and (converted[0] / "model.safetensors").exists()
@@ -87,5 +87,8 @@ def test_minilm_puts_paraphrases_closer():
     models = LiveModels(ModelPool(), {"embedder": resolve_spec("minilm")})
     a, b, c = models.embed("embedder", ["a red circle", "a crimson round disc",
                                         "tax law in Belgium"])
-    dot = lambda x, y: sum(p * q for p, q in zip(x, y))  # noqa: E731
-    assert dot(a, b) > dot(a, c) + 0.2
+    assert _dot(a, b) > _dot(a, c) + 0.2
+
+
+def _dot(x, y):
+    return sum(p * q for p, q in zip(x, y))

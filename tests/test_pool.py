@@ -5,13 +5,13 @@ from __future__ import annotations
 import threading
 
 import pytest
-
-from tinmen.errors import ConfigError, MissingDependencyError, UnknownModelError
 from tinmen.models.backends.scripted import register_policy
 from tinmen.models.client import CallRecord, LiveModels
 from tinmen.models.pool import ModelPool
 from tinmen.models.registry import parse_bindings, register_backend, resolve_spec
 from tinmen.models.spec import ModelSpec
+
+from tinmen.errors import ConfigError, MissingDependencyError, UnknownModelError
 
 for _name in ("a", "b", "c"):
     register_policy(f"echo-{_name}", "tinmen.models.backends.scripted:EchoPolicy")

@@ -9,8 +9,6 @@ import pytest
 from langgraph.graph import END, START, StateGraph
 from langgraph.types import interrupt
 from sqlalchemy import select, update
-
-from tinmen.errors import ConfigError, StoreError
 from tinmen.graphs.example import GRAPH as EXAMPLE
 from tinmen.graphs.registry import GRAPHS
 from tinmen.graphs.replay import diff_sessions, fork_session, replay_session
@@ -19,6 +17,8 @@ from tinmen.graphs.session import checkpointer_for, resume_session, run_session
 from tinmen.models.pool import ModelPool
 from tinmen.models.registry import resolve_spec
 from tinmen.storage import orm
+
+from tinmen.errors import ConfigError, StoreError
 
 ECHO = {"agent": resolve_spec("scripted:echo")}
 

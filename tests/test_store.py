@@ -6,10 +6,10 @@ import sqlite3
 
 import pytest
 from sqlalchemy import func, select
-
-from tinmen.errors import NotFoundError, StoreError
 from tinmen.storage import Store, orm
 from tinmen.storage.db import current_revision, table_names
+
+from tinmen.errors import NotFoundError, StoreError
 
 TABLES = {"study", "condition", "session", "agent", "step", "model_call", "belief",
           "decision", "human_input", "metric", "prediction", "artifact", "content"}
@@ -40,21 +40,19 @@ def test_unit_of_work_commits_only_when_asked(store):
         uow.commit()
     with store.unit_of_work() as uow:
         uow.sessions.add(_session("dropped"))  # no commit: rolled back on exit
-    with pytest.raises(RuntimeError):
-        with store.unit_of_work() as uow:
-            uow.sessions.add(_session("failed"))
-            uow.session.flush()
-            raise RuntimeError("boom")
+    with pytest.raises(RuntimeError), store.unit_of_work() as uow:
+        uow.sessions.add(_session("failed"))
+        uow.session.flush()
+        raise RuntimeError("boom")
     with store.unit_of_work() as uow:
         assert [s.id for s in uow.sessions.list()] == ["kept"]
         assert uow.sessions.get("kept").seed == 2**62 + 5  # 63-bit seeds survive
 
 
 def test_foreign_keys_are_enforced(store):
-    with pytest.raises(StoreError):
-        with store.unit_of_work() as uow:
-            uow.session.add(orm.Step(session_id="missing", index=0, node="x"))
-            uow.commit()
+    with pytest.raises(StoreError), store.unit_of_work() as uow:
+        uow.session.add(orm.Step(session_id="missing", index=0, node="x"))
+        uow.commit()
 
 
 def test_repeated_text_is_stored_once(store):

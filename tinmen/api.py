@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from tinmen.errors import NotFoundError
 from tinmen.storage import Store, orm
 
 
@@ -79,7 +78,4 @@ def artifact_bytes(store: Store, sha: str) -> bytes:
 
 def study_row(store: Store, study_id: int) -> orm.Study:
     with store.unit_of_work() as uow:
-        try:
-            return uow.studies.get(study_id)
-        except NotFoundError:
-            raise
+        return uow.studies.get(study_id)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -28,10 +28,10 @@ app.add_typer(models_app, name="models")
 out = Console()
 err = Console(stderr=True)
 
-DbOpt = Annotated[Optional[str], typer.Option(
+DbOpt = Annotated[str | None, typer.Option(
     "--db", help="SQLAlchemy URL of the store [env TINMEN_DB; default sqlite:///tinmen.db]")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
-ModelOpt = Annotated[Optional[list[str]], typer.Option(
+ModelOpt = Annotated[list[str] | None, typer.Option(
     "--model", "-m", help="ROLE=SPEC, repeatable: SPEC is a registered name (smollm2), "
     "BACKEND:SOURCE (scripted:t2i, transformers-lm:/path) or a .json/.toml spec file.")]
 
@@ -48,10 +48,10 @@ def emit_json(data: Any) -> None:
 
 # --------------------------------------------------------------------------- sessions
 @app.command()
-def sessions(db: DbOpt = None, study: Annotated[Optional[int], typer.Option(
+def sessions(db: DbOpt = None, study: Annotated[int | None, typer.Option(
                  help="Only this study's sessions.")] = None,
-             graph: Annotated[Optional[str], typer.Option(help="Only this graph.")] = None,
-             agent: Annotated[Optional[str], typer.Option(help="Only sessions with this "
+             graph: Annotated[str | None, typer.Option(help="Only this graph.")] = None,
+             agent: Annotated[str | None, typer.Option(help="Only sessions with this "
                                                           "agent.")] = None,
              limit: int = 50, as_json: JsonOpt = False) -> None:
     """List stored sessions, newest first."""
@@ -118,7 +118,7 @@ def fork(session: Annotated[str, typer.Argument(help="Session id to fork.")],
          at_step: Annotated[int, typer.Option("--at-step", help="Replay steps before this "
                                               "index, then run live.")],
          model: ModelOpt = None, db: DbOpt = None,
-         seed: Annotated[Optional[int], typer.Option(help="New seed for the live part.")] = None,
+         seed: Annotated[int | None, typer.Option(help="New seed for the live part.")] = None,
          as_json: JsonOpt = False) -> None:
     """Replay a session up to a step, then continue live with other models."""
     from tinmen.graphs.replay import diff_sessions, fork_session
@@ -144,7 +144,7 @@ def fork(session: Annotated[str, typer.Argument(help="Session id to fork.")],
 @app.command()
 def resume(session: Annotated[str, typer.Argument(help="An interrupted session's id.")],
            db: DbOpt = None,
-           answer: Annotated[Optional[list[str]], typer.Option(
+           answer: Annotated[list[str] | None, typer.Option(
                help="Answers to give, in order (otherwise asked on the terminal).")] = None
            ) -> None:
     """Continue a session that paused for human input (calls before the pause are not re-run)."""
@@ -204,6 +204,20 @@ def example(request: Annotated[str, typer.Option(help="The request the agent han
               f"{result.session_id[:12]}")
 
 
+@app.command()
+def demo(db: DbOpt = None, as_json: JsonOpt = False) -> None:
+    """The main job on the embedded defaults (SQLite file here, packaged models, CPU)."""
+    try:
+        from tinmen.cli_t2i import run_demo
+    except ModuleNotFoundError as exc:
+        if exc.name != "tinmen.cli_t2i":
+            raise
+        out.print("[dim]running the example graph on the packaged SmolLM2 …[/]")
+        example(db=db, as_json=as_json, model=None)
+        return
+    run_demo(db=db, as_json=as_json)
+
+
 # --------------------------------------------------------------------------- db
 @db_app.command("upgrade")
 def db_upgrade(db: DbOpt = None) -> None:
@@ -234,7 +248,7 @@ def db_status(db: DbOpt = None, as_json: JsonOpt = False) -> None:
 
 # --------------------------------------------------------------------------- models
 @models_app.command("list")
-def models_list(load: Annotated[Optional[list[str]], typer.Option(
+def models_list(load: Annotated[list[str] | None, typer.Option(
                     "--load", help="Load these specs now and report their memory.")] = None,
                 as_json: JsonOpt = False) -> None:
     """Registered specs and backends; with --load, load them and show bytes and device."""

@@ -8,8 +8,9 @@ free whitespace (it otherwise doubles the tokens), and bounded schemas (maxItems
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from functools import lru_cache
-from typing import Any, Callable
+from typing import Any
 
 from tinmen.models.registry import missing_dependency
 

@@ -3,16 +3,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import torch
 import transformers
-
-from tinmen.errors import ConfigError
 from tinmen.models.backends.transformers_lm import pick_device
 from tinmen.models.sources import resolve_source
 from tinmen.models.spec import ModelSpec
+
+from tinmen.errors import ConfigError
 
 
 class SentenceEmbedder:

@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import importlib
 import math
-from typing import Any, Protocol, Sequence
+from collections.abc import Sequence
+from typing import Any, Protocol
 
-from tinmen.errors import UnknownModelError
 from tinmen.models.protocols import GenerateParams, Generation, Prompt
 from tinmen.models.spec import ModelSpec
+
+from tinmen.errors import UnknownModelError
 
 SCRIPTED_POLICIES: dict[str, str] = {
     "echo": "tinmen.models.backends.scripted:EchoPolicy",

@@ -16,15 +16,17 @@ import hashlib
 import os
 import shutil
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
-from tinmen.config import cache_dir
-from tinmen.errors import ConfigError
 from tinmen.models.protocols import GenerateParams, Generation, Prompt
 from tinmen.models.registry import missing_dependency
 from tinmen.models.sources import resolve_source
 from tinmen.models.spec import ModelSpec
+
+from tinmen.config import cache_dir
+from tinmen.errors import ConfigError
 
 try:
     import torch

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from alembic import context
-
 from tinmen.storage.orm import Base
 
 connection = context.config.attributes.get("connection")

@@ -6,13 +6,12 @@ from __future__ import annotations
 import math
 
 import pytest
-
-from tiny_models import build_tiny_embedder, build_tiny_lm
 from tinmen.models.backends.embedder import SentenceEmbedder
 from tinmen.models.backends.scripted import ScriptedBackend
 from tinmen.models.backends.transformers_lm import TransformersLM
 from tinmen.models.protocols import Embedder, GenerateParams, TextGenerator
 from tinmen.models.spec import ModelSpec
+from tiny_models import build_tiny_embedder, build_tiny_lm
 
 CHAT = [{"role": "user", "content": "what colour is the star"}]
 
