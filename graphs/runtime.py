@@ -37,7 +37,7 @@ class GraphDef:
 
     name: str
     build: Callable[[Any], Any]  # checkpointer -> compiled graph
-    roles: dict[str, str]  # role -> default spec text
+    roles: dict[str, str]  # role -> default spec text ("" = optional, unbound by default)
     initial_state: Callable[[dict[str, Any], dict[str, Any]], dict[str, Any]]  # (inputs, options)
     output: Callable[[dict[str, Any]], dict[str, Any]]
     description: str = ""

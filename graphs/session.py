@@ -57,7 +57,8 @@ def _make_checkpointer(store: Store) -> Any:
 
 
 def check_bindings(graph: GraphDef, bindings: dict[str, ModelSpec]) -> None:
-    missing = sorted(set(graph.roles) - set(bindings))
+    required = {role for role, default in graph.roles.items() if default}
+    missing = sorted(required - set(bindings))
     if missing:
         raise ConfigError(f"graph '{graph.name}' needs models for roles {missing}; "
                           f"pass --model ROLE=SPEC")

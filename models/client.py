@@ -156,7 +156,9 @@ class Models:
     def generate_image(self, role: str, prompt: str, **params: Any) -> Any:
         """A PIL image; its PNG is stored once as a content-addressed artifact."""
         rec = self._call(role, "generate_images", dict(params), {"prompt": prompt})
-        return png_image(rec.blobs[rec.output["image_sha256"]])
+        image = png_image(rec.blobs[rec.output["image_sha256"]])
+        image.info["sha256"] = rec.output["image_sha256"]  # the stored artifact's key
+        return image
 
     def score_image_text(self, role: str, image: Any, text: str) -> float:
         data = png_bytes(image)

@@ -95,8 +95,11 @@ def resolve_spec(text: str) -> ModelSpec:
 
 
 def parse_bindings(items: list[str] | None, defaults: dict[str, str]) -> dict[str, ModelSpec]:
-    """Turn repeated ``ROLE=SPEC`` options into role → spec, over the documented defaults."""
-    chosen = dict(defaults)
+    """Turn repeated ``ROLE=SPEC`` options into role → spec, over the documented defaults.
+
+    A role whose default is ``""`` is optional: bound only when the user names a model.
+    """
+    chosen = {role: spec for role, spec in defaults.items() if spec}
     for item in items or []:
         role, sep, spec = item.partition("=")
         if not sep or not role.strip() or not spec.strip():

@@ -1,0 +1,234 @@
+"""The proactive clarifying text-to-image agent as a LangGraph graph (Hahn et al., 2025).
+
+parse → evaluate → check_stop ─stop→ generate → score → END
+                        └continue→ select → ask (simulated user or human interrupt) → update → parse
+
+Each belief version (the whole graph, every slot's distribution and entropy, each pin),
+each decision (stop or continue; which question, with the runner-ups), every answer and
+every image is recorded.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal, TypedDict
+
+from langgraph.graph import END, START, StateGraph
+from langgraph.runtime import Runtime
+from langgraph.types import interrupt
+
+from tinmen.agents.t2i import policies
+from tinmen.agents.t2i.belief import BeliefGraph
+from tinmen.agents.t2i.edits import apply_edit, is_edit
+from tinmen.agents.t2i.metrics import belief_nll, fact_coverage
+from tinmen.agents.t2i.parsing import merge_fact, parse_prompt
+from tinmen.agents.t2i.scenes import Scene
+from tinmen.agents.t2i.users import Answer, LLMUser, OracleUser, StochasticUser
+from tinmen.graphs.runtime import Context, GraphDef, recorded
+
+
+class State(TypedDict, total=False):
+    prompt: str
+    short: str
+    long: str
+    scene: dict | None
+    belief: dict
+    answered: list[list[str]]  # [entity, attribute, value]
+    excluded: list[list[str]]  # values the user said "no" to
+    edited: bool
+    edits: list[str]
+    turn: int
+    history: list[dict]
+    action: dict | None
+    stop: bool
+    image: str | None
+    turns: list[dict]
+
+
+def _belief(state: State) -> BeliefGraph:
+    return BeliefGraph.from_json(state["belief"])
+
+
+def parse(state: State, runtime: Runtime[Context]) -> State:
+    ctx = runtime.context
+    answered = {(e, a): v for e, a, v in state.get("answered", [])}
+    result = parse_prompt(ctx.models, "parser", state["prompt"], answered)
+    belief = result.belief
+    for edit in state.get("edits", []):
+        belief = apply_edit(belief, edit)[0]
+    for entity, attribute, value in state.get("excluded", []):
+        slot = belief.slot(entity, attribute)
+        if slot is not None and not slot.pinned:
+            belief = belief.exclude(entity, attribute, value)
+    rec = ctx.recorder
+    rec.belief("belief_graph", belief.to_json(), entropy=belief.total_entropy, agent="agent")
+    for slot in belief.slots:
+        rec.belief(slot.key, slot.best[0], distribution=slot.candidates,
+                   source="rule" if slot.pinned else "model", agent="agent")
+    for pin in result.pins:
+        rec.belief(f"pin:{pin.entity}.{pin.attribute}", pin.value, source="rule", agent="agent")
+    return {"belief": belief.to_json()}
+
+
+def evaluate(state: State, runtime: Runtime[Context]) -> State:
+    if not state.get("scene"):
+        return {}
+    belief, scene = _belief(state), Scene.model_validate(state["scene"])
+    row = {"turn": state.get("turn", 0), "fact_coverage": fact_coverage(belief, scene),
+           "belief_nll": belief_nll(belief, scene), "questions": len(state.get("history", []))}
+    for name in ("fact_coverage", "belief_nll"):
+        runtime.context.recorder.metric(name, row[name], turn=row["turn"])
+    return {"turns": state.get("turns", []) + [row]}
+
+
+def check_stop(state: State, runtime: Runtime[Context]) -> State:
+    opts = runtime.context.options
+    belief = _belief(state)
+    stop, why = policies.should_stop(belief, state.get("turn", 0), int(opts.get("max_turns", 5)))
+    nothing_left = policies.choose_action("attribute", belief, []) is None
+    stop = stop or (nothing_left and opts.get("policy") != "llm-only")
+    runtime.context.recorder.decision(
+        "stop", options=[{"option": "stop", "score": float(stop)},
+                         {"option": "continue", "score": float(not stop)}],
+        chosen="stop" if stop else "continue", uncertainty=belief.total_entropy,
+        rationale=why if not nothing_left else "no open slots", based_on=["belief_graph"],
+        agent="agent")
+    return {"stop": stop}
+
+
+def select(state: State, runtime: Runtime[Context]) -> State:
+    ctx = runtime.context
+    policy, belief, history = ctx.options.get("policy", "attribute"), _belief(state), \
+        state.get("history", [])
+    if policy == "llm-only":
+        action, runner_ups, based = policies.llm_only_question(
+            ctx.models, "questioner", state["prompt"], history), (), []
+    else:
+        choice = policies.choose_action(policy, belief, history, seed=ctx.seed)
+        action, runner_ups = choice.action, choice.runner_ups
+        if policy == "belief-llm":
+            action = policies.llm_question(ctx.models, "questioner", belief, action)
+        based = [f"{action.entity}.{action.attribute}"]
+    slot = belief.slot(action.entity, action.attribute) if action.entity else None
+    ctx.recorder.decision(
+        "question", options=[{"option": a.label, "score": a.score}
+                             for a in (action, *runner_ups)],
+        chosen=action.label, uncertainty=slot.entropy if slot else None,
+        rationale=action.question, based_on=based, agent="agent")
+    return {"action": action.model_dump(mode="json")}
+
+
+def _simulated_user(state: State, ctx: Context) -> Any:
+    kind = ctx.options.get("user", "oracle")
+    if kind == "llm":
+        return LLMUser(ctx.models, "user", state.get("long") or state["short"])
+    if kind == "stochastic":
+        return StochasticUser(_belief(state), seed=ctx.seed + state.get("turn", 0))
+    if not state.get("scene"):
+        raise ValueError("the oracle user needs a ground-truth scene; use --user llm")
+    return OracleUser(Scene.model_validate(state["scene"]))
+
+
+def ask(state: State, runtime: Runtime[Context]) -> State:
+    ctx = runtime.context
+    action = policies.Action.model_validate(state["action"])
+    if ctx.options.get("user", "oracle") == "human":
+        response = interrupt({"kind": "answer", "question": action.question,
+                              "options": list(action.options), "belief": state["belief"]})
+        if is_edit(str(response)):
+            apply_edit(_belief(state), str(response))  # a bad edit fails here, one line
+            ctx.recorder.belief(f"edit:{response}", str(response), source="user_edit",
+                                agent="human")
+            return {"edits": state.get("edits", []) + [str(response)], "edited": True}
+        answer = Answer(text=str(response), value=str(response).strip().lower(), source="human")
+    else:
+        answer = _simulated_user(state, ctx).answer(action)
+    ctx.recorder.belief(f"answer:{action.label}", answer.value, source="model",
+                        agent=answer.source)
+    return {"edited": False, "history": state.get("history", []) + [
+        {"question": action.question, "answer": answer.value, "action": state["action"]}]}
+
+
+def update(state: State, runtime: Runtime[Context]) -> State:
+    """Turn the last answer into a fact: pin the slot, merge the fact into the prompt."""
+    last = state["history"][-1]
+    action, value = policies.Action.model_validate(last["action"]), last["answer"]
+    answered, excluded = list(state.get("answered", [])), list(state.get("excluded", []))
+    prompt, belief = state["prompt"], _belief(state)
+    slot = belief.slot(action.entity, action.attribute) if action.entity else None
+    done = {"turn": state.get("turn", 0) + 1}
+    if slot is None:
+        return done
+    if action.kind == "binary" and value == "no":
+        excluded.append([slot.entity, slot.attribute, action.candidate])
+        left = [v for v, p in belief.exclude(slot.entity, slot.attribute, action.candidate)
+                .slot(slot.entity, slot.attribute).candidates.items() if p > 0]
+        if len(left) != 1:
+            return {**done, "excluded": excluded}
+        value = left[0]
+    elif action.kind == "binary" and value == "yes":
+        value = action.candidate
+    if value in slot.candidates:
+        prompt = merge_fact(prompt, slot.entity, slot.attribute, value)
+    else:  # unspecified: the user does not mind, settle on the current best guess
+        value = slot.best[0]
+    answered.append([slot.entity, slot.attribute, value])
+    return {**done, "answered": answered, "excluded": excluded, "prompt": prompt}
+
+
+def generate(state: State, runtime: Runtime[Context]) -> State:
+    ctx = runtime.context
+    if "t2i" not in ctx.models.bindings:
+        return {"image": None}
+    image = ctx.models.generate_image("t2i", _belief(state).to_prompt())
+    sha = image.info.get("sha256")
+    ctx.recorder.belief("image", sha, source="model", agent="agent")
+    if "scorer" in ctx.models.bindings:
+        target = state.get("long") or state["prompt"]
+        score = ctx.models.score_image_text("scorer", image, target)
+        ctx.recorder.metric("image_text_alignment", score, turn=state.get("turn", 0))
+    return {"image": sha}
+
+
+def route_stop(state: State) -> Literal["select", "generate"]:
+    return "generate" if state.get("stop") else "select"
+
+
+def route_answer(state: State) -> Literal["update", "parse"]:
+    return "parse" if state.get("edited") else "update"
+
+
+def build(checkpointer: Any) -> Any:
+    g = StateGraph(State, context_schema=Context)
+    for name, fn in (("parse", parse), ("evaluate", evaluate), ("check_stop", check_stop),
+                     ("select", select), ("ask", ask), ("update", update),
+                     ("generate", generate)):
+        g.add_node(name, recorded(name, fn, agent="agent"))
+    g.add_edge(START, "parse")
+    g.add_edge("parse", "evaluate")
+    g.add_edge("evaluate", "check_stop")
+    g.add_conditional_edges("check_stop", route_stop)
+    g.add_edge("select", "ask")
+    g.add_conditional_edges("ask", route_answer)
+    g.add_edge("update", "parse")
+    g.add_edge("generate", END)
+    return g.compile(checkpointer=checkpointer)
+
+
+def initial_state(inputs: dict[str, Any], options: dict[str, Any]) -> State:
+    return {"prompt": inputs["short"], "short": inputs["short"], "long": inputs.get("long", ""),
+            "scene": inputs.get("scene"), "answered": [], "excluded": [], "edits": [], "turn": 0,
+            "history": [], "turns": [], "image": None}
+
+
+def output(state: dict[str, Any]) -> dict[str, Any]:
+    return {"belief": state.get("belief"), "prompt": state.get("prompt"),
+            "final_prompt": BeliefGraph.from_json(state["belief"]).to_prompt()
+            if state.get("belief") else None, "turns": state.get("turns", []),
+            "questions": [h["question"] for h in state.get("history", [])],
+            "image": state.get("image")}
+
+
+ROLES = {"parser": "smollm2", "questioner": "smollm2", "user": "", "t2i": "shapes-renderer",
+         "scorer": ""}
+GRAPH = GraphDef(name="t2i", build=build, roles=ROLES, initial_state=initial_state,
+                 output=output, description="proactive clarifying text-to-image agent")
