@@ -159,7 +159,7 @@ class SessionRepo:
         rows = self.db.execute(select(orm.Session.condition_id, orm.Session.rep)
                                .where(orm.Session.study_id == study_id,
                                       orm.Session.status == "completed"))
-        return {(c, r) for c, r in rows.tuples()}
+        return {(c, r) for c, r in rows}
 
     def count(self) -> int:
         return int(self.db.scalar(select(func.count()).select_from(orm.Session)) or 0)

@@ -1,0 +1,128 @@
+"""The T2I agent end to end on the scripted parser: coverage claims, replay, the terminal
+CLI with edits, and the eval JSON."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import pytest
+
+from tinmen.agents.t2i.scenes import load_items, synthetic_items
+from tinmen.cli import main
+from tinmen.graphs.replay import replay_session
+from tinmen.graphs.session import run_session
+from tinmen.graphs.t2i import GRAPH
+from tinmen.graphs.t2i_eval import evaluate_items
+from tinmen.models.pool import ModelPool
+from tinmen.models.registry import resolve_spec
+
+SCRIPTED = {"parser": resolve_spec("scripted:t2i"), "questioner": resolve_spec("scripted:t2i"),
+            "t2i": resolve_spec("shapes-renderer")}
+UNSEEN = [
+    {"id": "u1", "short": "a star and a square", "long": "a small orange star on the right, "
+     "a large green square on the left, on a black background", "scene": {"entities": [
+         {"name": "star", "attributes": {"color": "orange", "size": "small",
+                                         "position": "right"}},
+         {"name": "square", "attributes": {"color": "green", "size": "large",
+                                           "position": "left"}},
+         {"name": "background", "attributes": {"color": "black"}}],
+         "relations": [{"subject": "square", "predicate": "left of", "object": "star"}]}},
+    {"id": "u2", "short": "a diamond", "long": "a large purple diamond in the center, on a "
+     "white background", "scene": {"entities": [
+         {"name": "diamond", "attributes": {"color": "purple", "size": "large",
+                                            "position": "center"}},
+         {"name": "background", "attributes": {"color": "white"}}]}},
+]
+
+
+@pytest.fixture(scope="module")
+def evals(tmp_path_factory):
+    from tinmen.storage import Store
+
+    store = Store.open(f"sqlite:///{tmp_path_factory.mktemp('t2i')}/eval.db")
+    pool = ModelPool()
+    items = synthetic_items(20, seed=0)
+    return {p: evaluate_items(store, items, SCRIPTED, policy=p, user="oracle", max_turns=5,
+                              pool=pool, progress=False) for p in ("attribute", "binary",
+                                                                   "random")}
+
+
+def test_attribute_policy_doubles_single_turn_coverage(evals):
+    turns = [t["fact_coverage"] for t in evals["attribute"]["turns"]]
+    assert turns[-1] >= 2 * evals["attribute"]["single_turn"]["fact_coverage"]
+    assert all(b >= a - 1e-12 for a, b in zip(turns, turns[1:]))
+
+
+def test_attribute_policy_needs_fewer_questions_than_random(evals):
+    assert (evals["attribute"]["questions_to_coverage"]["mean"]
+            < evals["random"]["questions_to_coverage"]["mean"])
+
+
+def test_unseen_jsonl_scenes(tmp_path):
+    path = tmp_path / "unseen.jsonl"
+    path.write_text("\n".join(json.dumps(x) for x in UNSEEN))
+    from tinmen.storage import Store
+
+    summary = evaluate_items(Store.open(f"sqlite:///{tmp_path}/u.db"), load_items(path),
+                             SCRIPTED, policy="attribute", user="oracle", max_turns=5,
+                             progress=False)
+    assert summary["turns"][-1]["fact_coverage"] >= 2 * summary["single_turn"]["fact_coverage"]
+
+
+def test_bad_jsonl_names_the_line(tmp_path):
+    from tinmen.errors import ConfigError
+
+    path = tmp_path / "bad.jsonl"
+    path.write_text(json.dumps(UNSEEN[0]) + "\n{oops\n")
+    with pytest.raises(ConfigError, match="bad.jsonl:2"):
+        load_items(path)
+
+
+def test_t2i_session_replays_exactly(store):
+    item = synthetic_items(3, seed=4)[1]
+    result = run_session(store, GRAPH, item.model_dump(mode="json"), SCRIPTED,
+                         pool=ModelPool(), options={"policy": "binary", "max_turns": 3})
+    assert result.output["image"]
+    report = replay_session(store, result.session_id)
+    assert report.identical, report.differences
+
+
+def test_terminal_session_with_edits(capsys, monkeypatch, db_url):
+    answers = "set circle.size=large\nred\nleft\nsmall\nwhite\n"
+    monkeypatch.setattr("sys.stdin", io.StringIO(answers))
+    code = main(["t2i", "run", "--prompt", "a circle", "--max-turns", "3", "--db", db_url,
+                 "-m", "parser=scripted:t2i", "-m", "questioner=scripted:t2i"])
+    text = capsys.readouterr().out
+    assert code == 0, text
+    assert "What color is the circle?" in text and "final prompt: a large red circle" in text
+    shown = json.loads(_json(capsys, ["sessions", "--db", db_url]))
+    sid = shown[0]["id"]
+    detail = json.loads(_json(capsys, ["show", sid, "--db", db_url]))
+    edits = [b for s in detail["steps"] for b in s["beliefs"] if b["source"] == "user_edit"]
+    assert edits and edits[0]["value"] == "set circle.size=large"
+    assert [h["response"] for h in detail["human_inputs"]][:2] == ["set circle.size=large", "red"]
+    assert json.loads(_json(capsys, ["replay", sid, "--db", db_url]))["identical"]
+
+
+def test_bad_edit_in_the_terminal_is_one_line(capsys, monkeypatch, db_url):
+    monkeypatch.setattr("sys.stdin", io.StringIO("set circle.colour=red\n"))
+    code = main(["t2i", "run", "--prompt", "a circle", "--db", db_url,
+                 "-m", "parser=scripted:t2i", "-m", "questioner=scripted:t2i"])
+    err = capsys.readouterr().err
+    assert code == 2 and "no slot circle.colour" in err and "Traceback" not in err
+
+
+def test_eval_json_shape(capsys, db_url):
+    data = json.loads(_json(capsys, ["t2i", "eval", "--synthetic", "3", "--max-turns", "2",
+                                     "--db", db_url, "-m", "parser=scripted:t2i",
+                                     "-m", "questioner=scripted:t2i"]))
+    assert data["items"] == 3 and data["policy"] == "attribute"
+    assert [t["turn"] for t in data["turns"]] == [0, 1, 2]
+    assert set(data["single_turn"]) == {"fact_coverage", "belief_nll"}
+    assert len(data["session_ids"]) == 3
+
+
+def _json(capsys, args):
+    assert main(args + ["--json"]) == 0
+    return capsys.readouterr().out
