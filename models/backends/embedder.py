@@ -9,14 +9,14 @@ from typing import Any
 
 import torch
 import transformers
-from tinmen.models.backends.transformers_lm import pick_device
+from tinmen.models.backends.transformers_lm import TorchModuleBackend, pick_device
 from tinmen.models.sources import resolve_source
 from tinmen.models.spec import ModelSpec
 
 from tinmen.errors import ConfigError
 
 
-class SentenceEmbedder:
+class SentenceEmbedder(TorchModuleBackend):
     def __init__(self, model: Any, tokenizer: Any, device: str = "cpu",
                  max_length: int = 256) -> None:
         self.model, self.tokenizer = model.eval(), tokenizer
@@ -38,19 +38,6 @@ class SentenceEmbedder:
             cfg = json.loads((source / "sentence_bert_config.json").read_text())
             length = int(cfg.get("max_seq_length", length))
         return cls(model.to(device), tok, device, length)
-
-    def nbytes(self) -> int:
-        return int(sum(p.numel() * p.element_size() for p in self.model.parameters()))
-
-    def device(self) -> str:
-        return self._device
-
-    def to_device(self, device: str) -> None:
-        self.model.to(device)
-        self._device = device
-
-    def close(self) -> None:
-        self.model = None
 
     @torch.inference_mode()
     def embed(self, texts: Sequence[str]) -> list[list[float]]:

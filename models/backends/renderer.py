@@ -13,6 +13,7 @@ from typing import Any, Sequence
 
 from PIL import Image, ImageDraw
 
+from tinmen.models.backends.scripted import Weightless
 from tinmen.models.spec import ModelSpec
 
 RGB = {"red": (220, 40, 40), "green": (40, 170, 60), "blue": (40, 80, 220),
@@ -39,8 +40,9 @@ def parse_clauses(prompt: str) -> tuple[list[dict[str, Any]], str | None]:
             (w for w in reversed(words) if w not in STOP), None)
         if name is None:
             continue
-        found = [o for o in objects if o["name"] == name]
-        obj = found[0] if found else {"name": name}
+        # "the circle is red" refers back to a circle; "a circle" introduces a new one
+        found = [o for o in objects if o["name"] == name] if words[0] == "the" else []
+        obj = found[-1] if found else {"name": name}
         if not found:
             objects.append(obj)
         for w in words:
@@ -100,7 +102,7 @@ def _shape(pen: ImageDraw.ImageDraw, name: str, cx: int, cy: int, r: int,
                               width=2)
 
 
-class ShapesRenderer:
+class ShapesRenderer(Weightless):
     """ImageGenerator drawing the described scene; see the module docstring."""
 
     def __init__(self, size: int = 256) -> None:
@@ -109,18 +111,6 @@ class ShapesRenderer:
     @classmethod
     def from_spec(cls, spec: ModelSpec) -> ShapesRenderer:
         return cls(int(spec.options.get("size", 256)))
-
-    def nbytes(self) -> int:
-        return 1024
-
-    def device(self) -> str:
-        return "cpu"
-
-    def to_device(self, device: str) -> None:
-        return None
-
-    def close(self) -> None:
-        return None
 
     def generate_images(self, prompts: Sequence[str], seeds: Sequence[int],
                         params: dict[str, Any]) -> list[Image.Image]:

@@ -61,17 +61,9 @@ def load_policy(name: str) -> Any:
     return getattr(importlib.import_module(module_name), attr)()
 
 
-class ScriptedBackend:
-    """Text generation and scoring by a scripted policy (no weights, always on CPU)."""
+class Weightless:
+    """Backend bookkeeping for models with no weights: tiny, always on the CPU."""
 
-    def __init__(self, policy: Any) -> None:
-        self.policy = policy
-
-    @classmethod
-    def from_spec(cls, spec: ModelSpec) -> ScriptedBackend:
-        return cls(load_policy(spec.source or "echo"))
-
-    # -- Backend ----------------------------------------------------------------
     def nbytes(self) -> int:
         return 1024
 
@@ -83,6 +75,17 @@ class ScriptedBackend:
 
     def close(self) -> None:
         return None
+
+
+class ScriptedBackend(Weightless):
+    """Text generation and scoring by a scripted policy (no weights, always on CPU)."""
+
+    def __init__(self, policy: Any) -> None:
+        self.policy = policy
+
+    @classmethod
+    def from_spec(cls, spec: ModelSpec) -> ScriptedBackend:
+        return cls(load_policy(spec.source or "echo"))
 
     # -- TextGenerator ----------------------------------------------------------
     def generate(self, prompts: Sequence[Prompt], params: GenerateParams,

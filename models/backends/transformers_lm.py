@@ -80,7 +80,29 @@ def converted_gguf(path: Path) -> Path:
     return target
 
 
-class TransformersLM:
+class TorchModuleBackend:
+    """Backend bookkeeping shared by backends that hold one torch module in ``self.model``."""
+
+    model: Any
+    _device: str
+
+    def nbytes(self) -> int:
+        tensors = list(self.model.parameters()) + list(self.model.buffers())
+        seen = {t.data_ptr(): t.numel() * t.element_size() for t in tensors}
+        return int(sum(seen.values()))
+
+    def device(self) -> str:
+        return self._device
+
+    def to_device(self, device: str) -> None:
+        self.model.to(device)
+        self._device = device
+
+    def close(self) -> None:
+        self.model = None
+
+
+class TransformersLM(TorchModuleBackend):
     """Text generation with per-token log-probs and continuation scoring."""
 
     def __init__(self, model: Any, tokenizer: Any, device: str = "cpu") -> None:
@@ -107,22 +129,6 @@ class TransformersLM:
                               "downloads)") from exc
         device = pick_device(spec.device)
         return cls(model.to(device), tok, device)
-
-    # -- Backend ----------------------------------------------------------------
-    def nbytes(self) -> int:
-        tensors = list(self.model.parameters()) + list(self.model.buffers())
-        seen = {t.data_ptr(): t.numel() * t.element_size() for t in tensors}
-        return int(sum(seen.values()))
-
-    def device(self) -> str:
-        return self._device
-
-    def to_device(self, device: str) -> None:
-        self.model.to(device)
-        self._device = device
-
-    def close(self) -> None:
-        self.model = None  # type: ignore[assignment]
 
     # -- prompts ----------------------------------------------------------------
     def render(self, prompt: Prompt) -> str:
