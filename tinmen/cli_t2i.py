@@ -55,6 +55,14 @@ def save_image(store: Any, sha: str | None, name: str) -> Path | None:
     return path
 
 
+def save_picture(belief_json: dict[str, Any], name: str) -> Path:
+    from tinmen.agents.t2i.belief import BeliefGraph
+    from tinmen.agents.t2i.picture import draw_belief
+    from tinmen.config import out_dir
+
+    return draw_belief(BeliefGraph.from_json(belief_json), out_dir() / f"{name}-belief.png")
+
+
 def _terminal_answer(payload: dict[str, Any]) -> str | None:
     out.print(belief_tree(payload["belief"]))
     options = " / ".join(payload.get("options") or [])
@@ -85,8 +93,11 @@ def run(prompt: Annotated[str, typer.Option(help="What you want an image of.")],
         return
     out.print(belief_tree(result.output["belief"]))
     out.print(f"final prompt: {result.output['final_prompt']}")
-    image = save_image(store, result.output.get("image"), f"t2i-{result.session_id[:12]}")
-    out.print(f"image: {image}   session: {result.session_id[:12]} in {store.url}")
+    name = f"t2i-{result.session_id[:12]}"
+    image = save_image(store, result.output.get("image"), name)
+    picture = save_picture(result.output["belief"], name)
+    out.print(f"image: {image}  belief graph: {picture}\nsession: {result.session_id[:12]} "
+              f"in {store.url}")
 
 
 @app.command("eval")
@@ -144,8 +155,11 @@ def run_demo(db: str | None = None, as_json: bool = False) -> None:
                          pool=ModelPool(), seed=0, checkpointer=checkpointer_for(store),
                          options={"policy": "attribute", "user": "oracle", "max_turns": 5})
     turns = result.output["turns"]
-    image = save_image(store, result.output.get("image"), f"t2i-demo-{result.session_id[:12]}")
+    name = f"t2i-demo-{result.session_id[:12]}"
+    image = save_image(store, result.output.get("image"), name)
+    picture = save_picture(result.output["belief"], name)
     summary = {"session_id": result.session_id, "db": store.url, "image": str(image),
+               "belief_picture": str(picture),
                "single_turn_coverage": turns[0]["fact_coverage"],
                "final_coverage": turns[-1]["fact_coverage"],
                "questions": result.output["questions"],
@@ -157,7 +171,8 @@ def run_demo(db: str | None = None, as_json: bool = False) -> None:
     out.print(belief_tree(result.output["belief"]))
     out.print(f"fact coverage: single-turn {summary['single_turn_coverage']:.2f} → "
               f"{summary['final_coverage']:.2f} after {len(summary['questions'])} questions")
-    out.print(f"final prompt: {summary['final_prompt']}\nimage: {image}\nstore: {store.url}\n"
+    out.print(f"final prompt: {summary['final_prompt']}\nimage: {image}   belief graph: "
+              f"{picture}\nstore: {store.url}\n"
               f"inspect: tinmen show {result.session_id[:12]}    replay: tinmen replay "
               f"{result.session_id[:12]}")
 

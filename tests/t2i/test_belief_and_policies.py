@@ -144,3 +144,20 @@ def test_oracle_user_answers_from_the_scene():
     assert user.answer(yes_no).value == "no"
     missing = action.model_copy(update={"entity": "star"})
     assert user.answer(missing).value == "unspecified"
+
+
+def test_belief_picture_png_and_svg(tmp_path):
+    from tinmen.agents.t2i.picture import draw_belief
+
+    png = draw_belief(graph().pin("circle", "color", "red"), tmp_path / "b.png")
+    svg = draw_belief(graph(), tmp_path / "b.svg")
+    assert png.read_bytes()[:4] == b"\x89PNG"
+    assert "0.90" in svg.read_text() and "position" in svg.read_text()
+
+
+def test_llm_user_answers_from_the_description():
+    from tinmen.agents.t2i.users import LLMUser
+
+    models = LiveModels(ModelPool(), {"user": resolve_spec("scripted:t2i")})
+    user = LLMUser(models, "user", "a small blue circle on the left")
+    assert user.answer(policies.attribute_policy(graph()).action).value == "blue"
