@@ -53,6 +53,18 @@ def _make_checkpointer(store: Store) -> Any:
         conn = sqlite3.connect(url.database, check_same_thread=False,
                                timeout=busy_timeout_default() / 1000)
         return SqliteSaver(conn)
+    if url.get_backend_name() == "postgresql":
+        try:
+            from langgraph.checkpoint.postgres import PostgresSaver
+            from psycopg import Connection
+        except ModuleNotFoundError as exc:
+            from tinmen.models.registry import missing_dependency
+
+            raise missing_dependency(exc.name or "psycopg", "a PostgreSQL store") from exc
+        dsn = url.set(drivername="postgresql").render_as_string(hide_password=False)
+        saver = PostgresSaver(Connection.connect(dsn, autocommit=True, prepare_threshold=0))
+        saver.setup()
+        return saver
     return InMemorySaver()
 
 

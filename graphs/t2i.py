@@ -15,7 +15,6 @@ from typing import Any, Literal, TypedDict
 from langgraph.graph import END, START, StateGraph
 from langgraph.runtime import Runtime
 from langgraph.types import interrupt
-
 from tinmen.agents.t2i import policies
 from tinmen.agents.t2i.belief import BeliefGraph
 from tinmen.agents.t2i.edits import apply_edit, is_edit

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import select
-
 from tinmen.agents.t2i.scenes import Item
 from tinmen.graphs.study import Condition, StudyPlan, run_study
 from tinmen.graphs.t2i import GRAPH

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any
 
 import typer
 from rich.tree import Tree
@@ -101,7 +101,7 @@ def run(prompt: Annotated[str, typer.Option(help="What you want an image of.")],
 
 
 @app.command("eval")
-def eval_cmd(items: Annotated[Optional[Path], typer.Option(
+def eval_cmd(items: Annotated[Path | None, typer.Option(
                  help="JSONL of {id, short, long, scene?}; default: the built-in synthetic "
                  "benchmark")] = None,
              synthetic: Annotated[int, typer.Option(help="How many synthetic scenes when no "

@@ -12,8 +12,8 @@ import math
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
-
 from tinmen.agents.t2i.scenes import BACKGROUND, POSITIONS, Scene, SceneEntity, SceneRelation
+
 from tinmen.errors import BeliefEditError
 
 Probability = Annotated[float, Field(ge=0.0, le=1.0)]

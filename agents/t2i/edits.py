@@ -8,6 +8,7 @@ import re
 from tinmen.agents.t2i.belief import BeliefGraph, Entity, Slot
 from tinmen.agents.t2i.parsing import IMPORTANCE
 from tinmen.agents.t2i.scenes import VOCABULARY
+
 from tinmen.errors import BeliefEditError
 
 EDIT = re.compile(r"^\s*(set|drop|add)\s+(.*)$", re.IGNORECASE)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from typing import Callable
+from collections.abc import Callable
 
 from tinmen.agents.t2i.belief import BeliefGraph
 from tinmen.agents.t2i.scenes import Scene

@@ -7,7 +7,6 @@ import random
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
-
 from tinmen.agents.t2i.belief import BeliefGraph, Slot
 from tinmen.agents.t2i.scenes import BACKGROUND
 

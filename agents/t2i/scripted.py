@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 import re
-from typing import Sequence
+from collections.abc import Sequence
 
 from tinmen.models.backends.scripted import prompt_text
 from tinmen.models.protocols import GenerateParams, Prompt

@@ -6,7 +6,6 @@ from __future__ import annotations
 import random
 
 from pydantic import BaseModel, ConfigDict
-
 from tinmen.agents.t2i.belief import BeliefGraph
 from tinmen.agents.t2i.policies import Action
 from tinmen.agents.t2i.scenes import Scene

@@ -9,10 +9,10 @@ default install sees what the agent believes. Deterministic given the prompt.
 from __future__ import annotations
 
 import re
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from PIL import Image, ImageDraw
-
 from tinmen.models.backends.scripted import Weightless
 from tinmen.models.spec import ModelSpec
 

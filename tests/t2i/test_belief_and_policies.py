@@ -7,7 +7,6 @@ import math
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
 from tinmen.agents.t2i import policies
 from tinmen.agents.t2i.belief import BeliefGraph, Entity, Slot, diff
 from tinmen.agents.t2i.edits import apply_edit
@@ -15,10 +14,11 @@ from tinmen.agents.t2i.metrics import belief_nll, fact_coverage
 from tinmen.agents.t2i.parsing import parse_prompt
 from tinmen.agents.t2i.scenes import Scene, SceneEntity, describe
 from tinmen.agents.t2i.users import OracleUser
-from tinmen.errors import BeliefEditError
 from tinmen.models.client import LiveModels
 from tinmen.models.pool import ModelPool
 from tinmen.models.registry import resolve_spec
+
+from tinmen.errors import BeliefEditError
 
 
 def graph(color=None, position=None, size=None) -> BeliefGraph:

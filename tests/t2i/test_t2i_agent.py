@@ -7,15 +7,15 @@ import io
 import json
 
 import pytest
-
 from tinmen.agents.t2i.scenes import load_items, synthetic_items
-from tinmen.cli import main
 from tinmen.graphs.replay import replay_session
 from tinmen.graphs.session import run_session
 from tinmen.graphs.t2i import GRAPH
 from tinmen.graphs.t2i_eval import evaluate_items
 from tinmen.models.pool import ModelPool
 from tinmen.models.registry import resolve_spec
+
+from tinmen.cli import main
 
 SCRIPTED = {"parser": resolve_spec("scripted:t2i"), "questioner": resolve_spec("scripted:t2i"),
             "t2i": resolve_spec("shapes-renderer")}
