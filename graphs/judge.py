@@ -1,0 +1,367 @@
+"""The self-rewarding judge: Yuan et al.'s loop with SCIR's internal-reward consistency.
+
+``seed`` → ``evaluate`` (t=0) → per iteration: ``generate`` (N sampled candidates per
+prompt, through the pool) → ``judge`` (k sampled verdicts averaged, plus the score
+distribution from continuation scoring) → ``pair`` (highest vs lowest, ties dropped;
+P_grm and P_irm beliefs, their disagreement and symmetric KL, the keep/drop decision) →
+``update`` (DPO, plus SCIR's penalty when ``variant="scir"``) → ``evaluate`` (oracle
+scores of greedy answers, the judge on a fixed graded set, and two fixed judges — the
+``auditor`` role and the seed model's judge — scoring the answers for the Bayesian
+ranking).
+
+Weights change every iteration, so each checkpoint is its own content-addressed HF
+directory and spec; the ``policy`` role is re-bound to it, and every call records the spec
+it was served by. A replay needs no weights: ``seed`` and ``update`` only compute where
+their checkpoint would be (its name hashes the inputs) and the calls come from the record.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any, Literal, TypedDict
+
+from langgraph.graph import END, START, StateGraph
+from langgraph.runtime import Runtime
+from tinmen.agents.judge import rubric, tiny
+from tinmen.agents.judge.pairs import PairBeliefs, keep_pair, select_pair, sigmoid, similarity
+from tinmen.agents.judge.tasks import Task, graded_responses, make_tasks, oracle_score
+from tinmen.agents.judge.train import TrainPair, UpdateConfig, dpo_update
+from tinmen.graphs.runtime import Context, GraphDef, recorded
+from tinmen.graphs.study import Condition, StudyPlan
+from tinmen.models.backends.scripted import SCRIPTED_POLICIES, register_policy
+from tinmen.models.client import RecordedModels, derive_seed
+from tinmen.models.registry import NAMED_SPECS, register_spec
+from tinmen.models.spec import ModelSpec
+
+from tinmen.config import cache_dir
+from tinmen.errors import ConfigError
+
+if "judge-noisy" not in SCRIPTED_POLICIES:
+    register_policy("judge-noisy", "tinmen.agents.judge.scripted:NoisyOracleJudge")
+if "judge-tiny" not in NAMED_SPECS:  # placeholder: the seed node trains it from scratch
+    register_spec("judge-tiny", backend="transformers-lm", source="tiny:from-scratch")
+
+EVAL_SEED, JUDGESET_SEED = 7777, 8888
+DEFAULTS: dict[str, Any] = {
+    "variant": "srlm", "iterations": 3, "prompts": 96, "candidates": 4, "judge_samples": 3,
+    "selection": "sampled",  # pair by the averaged sampled verdicts (paper) or "expected"
+    "beta": 0.1, "temperature": 1.0, "judge_temperature": 0.7, "max_new_tokens": 16,
+    "eval_items": 24, "judgeset_items": 16, "audit_items": 24, "auditor_style": "rubric",
+    "sft_steps": 2000, "judge_share": 0.9, "self_judge_share": 0.3,
+    "lr": 3e-4, "epochs": 2, "consistency_weight": 1.0, "confidence_weight": 0.05}
+
+
+class State(TypedDict, total=False):
+    seed: int  # pairs sessions: the same seed gives the same seed model and prompts
+    t: int  # DPO updates done so far
+    policy: dict[str, Any]  # spec of M_t
+    previous: dict[str, Any]  # spec of the model M_t was trained from (its IRM reference)
+    sft: dict[str, Any]  # spec of M_0, a fixed judge for the ranking
+    iterations: int
+    eos: str  # end-of-sequence text appended to responses when scoring log π(y|x)
+    style: str  # the policy's judge prompt: "compact" (tiny decoder) or "rubric" (chat LLM)
+    prompts: list[dict[str, Any]]
+    candidates: list[list[str]]
+    scores: list[list[float | None]]
+    dists: list[list[list[float]]]
+    pairs: list[dict[str, Any]]
+    eval_answers: list[str]
+
+
+def opt(ctx: Context, key: str) -> Any:
+    return ctx.options.get(key, DEFAULTS[key])
+
+
+def _bind(ctx: Context, state: State) -> None:
+    """Point the roles at the checkpoints this state names (every node starts with this)."""
+    for role, key in (("policy", "policy"), ("reference", "previous"), ("sft_judge", "sft")):
+        if state.get(key):
+            ctx.models.bindings[role] = ModelSpec.model_validate(state[key])
+
+
+def _live(ctx: Context) -> bool:
+    """False during an exact replay: calls come from the record and no weights are needed."""
+    return not (isinstance(ctx.models, RecordedModels) and ctx.models.fallback is None)
+
+
+def _spec(path: Any) -> dict[str, Any]:
+    name = f"judge-tiny/{str(path).rstrip('/').rsplit('/', 1)[-1]}"
+    return ModelSpec(name=name, backend="transformers-lm", source=str(path)).model_dump(
+        mode="json")
+
+
+def _root() -> Any:
+    return cache_dir() / "judge"
+
+
+# --------------------------------------------------------------------------- nodes
+def seed(state: State, runtime: Runtime[Context]) -> State:
+    """M_0: the bound policy, or (for ``judge-tiny``) a decoder SFT-trained from scratch."""
+    ctx = runtime.context
+    bound = ctx.models.bindings["policy"]
+    if bound.source != "tiny:from-scratch":
+        spec = bound.model_dump(mode="json")
+        return {"t": 0, "policy": spec, "sft": spec, "eos": "", "style": "rubric"}
+    config = tiny.TinyConfig(sft_steps=opt(ctx, "sft_steps"), judge_share=opt(ctx, "judge_share"),
+                             self_judge_share=opt(ctx, "self_judge_share"), seed=state["seed"])
+    init = _root() / f"init-{config.key()}"
+    sft = _root() / f"sft-{config.key()}"
+    if _live(ctx):
+        if not (init / "config.json").exists():
+            model, tok = tiny.train_sft(config.model_copy(update={"sft_steps": 0}))
+            tiny.save_checkpoint(model, tok, _root(), name=init.name)
+        tiny.seed_model(config, _root())
+    ctx.recorder.metric("sft_steps", config.sft_steps, turn=0)
+    return {"t": 0, "policy": _spec(sft), "previous": _spec(init), "sft": _spec(sft),
+            "eos": tiny.EOS, "style": "compact"}
+
+
+def generate(state: State, runtime: Runtime[Context]) -> State:
+    """N sampled candidates for each of this iteration's prompts."""
+    ctx = runtime.context
+    _bind(ctx, state)
+    tasks = make_tasks(opt(ctx, "prompts"), seed=derive_seed(state["seed"], state["t"]) % 2**31,
+                       prefix=f"t{state['t'] + 1}")
+    candidates = [[ctx.models.generate("policy", rubric.task_prompt(task),
+                                       max_new_tokens=opt(ctx, "max_new_tokens"),
+                                       temperature=opt(ctx, "temperature")).text
+                   for _ in range(opt(ctx, "candidates"))] for task in tasks]
+    return {"prompts": [t.model_dump() for t in tasks], "candidates": candidates}
+
+
+def judge(state: State, runtime: Runtime[Context]) -> State:
+    """k sampled verdicts per candidate (averaged) and the judge's score distribution."""
+    ctx = runtime.context
+    _bind(ctx, state)
+    t = state["t"] + 1
+    all_scores, all_dists = [], []
+    for task_json, cands in zip(state["prompts"], state["candidates"]):
+        task = Task.model_validate(task_json)
+        scores, dists = [], []
+        for j, text in enumerate(cands):
+            prompt = rubric.judge_prompt(task, text, state["style"])
+            verdicts = [ctx.models.generate("policy", prompt, max_new_tokens=3,
+                                            temperature=opt(ctx, "judge_temperature")).text
+                        for _ in range(opt(ctx, "judge_samples"))]
+            probs = ctx.models.choose("policy", prompt,
+                                      rubric.score_options(state["style"])).probs
+            avg = rubric.average_score(verdicts)
+            pick = avg if opt(ctx, "selection") == "sampled" else rubric.expected_score(probs)
+            ctx.recorder.belief(f"t{t}/{task.id}/c{j}/score", avg, agent="judge",
+                                distribution={str(s): p for s, p in zip(rubric.SCORES, probs)})
+            ctx.recorder.prediction("candidate", f"{task.id}#{j}", label=oracle_score(task, text),
+                                    predicted=avg, probability=rubric.expected_score(probs) / 5,
+                                    split=f"t{t}", meta={"text": text})
+            scores.append(pick)
+            dists.append(list(probs))
+        all_scores.append(scores)
+        all_dists.append(dists)
+    return {"scores": all_scores, "dists": all_dists}
+
+
+def _irm(ctx: Context, prompt: str, chosen: str, rejected: str, eos: str) -> float:
+    """P_irm = σ(r_w − r_l) with r = β log π_t/π_prev, both log-probs scored by the pool."""
+    options = [chosen + eos, rejected + eos]
+    pol = ctx.models.score("policy", prompt, options)
+    ref = ctx.models.score("reference", prompt, options) if "reference" in \
+        ctx.models.bindings else pol
+    beta = opt(ctx, "beta")
+    return sigmoid(beta * ((pol[0] - ref[0]) - (pol[1] - ref[1])))
+
+
+def pair(state: State, runtime: Runtime[Context]) -> State:
+    """Highest vs lowest (ties dropped); both internal RMs' beliefs; keep or drop."""
+    ctx = runtime.context
+    _bind(ctx, state)
+    t, variant, eos = state["t"] + 1, opt(ctx, "variant"), state.get("eos", "")
+    pairs = []
+    for task_json, cands, scores, dists in zip(state["prompts"], state["candidates"],
+                                               state["scores"], state["dists"]):
+        task = Task.model_validate(task_json)
+        chosen = select_pair(scores)
+        if chosen is None:
+            _record_tie(ctx, t, task, scores)
+            continue
+        y_w, y_l = cands[chosen.chosen], cands[chosen.rejected]
+        beliefs = PairBeliefs(p_grm=rubric.prob_better(dists[chosen.chosen],
+                                                       dists[chosen.rejected]),
+                              p_irm=_irm(ctx, rubric.task_prompt(task), y_w, y_l, eos))
+        kept = keep_pair(variant, beliefs)
+        _record_pair(ctx, t, task, y_w, y_l, beliefs, kept)
+        pairs.append({"task": task_json, "chosen": y_w, "rejected": y_l, "kept": kept,
+                      "p_grm": beliefs.p_grm, "p_irm": beliefs.p_irm})
+    return {"pairs": pairs}
+
+
+def _record_tie(ctx: Context, t: int, task: Task, scores: list[float | None]) -> None:
+    ctx.recorder.decision("pair_selection", options=[{"option": "keep", "score": 0.0},
+                                                     {"option": "drop", "score": 1.0}],
+                          chosen="drop", uncertainty=None, agent="judge",
+                          rationale=f"{task.id}: tie or unscored, scores {scores}")
+    ctx.recorder.prediction("pair", task.id, label=None, predicted=0.0, probability=None,
+                            split=f"t{t}", meta={"tie": True})
+
+
+def _record_pair(ctx: Context, t: int, task: Task, y_w: str, y_l: str, b: PairBeliefs,
+                 kept: bool) -> None:
+    subj = f"t{t}/{task.id}"
+    g = ctx.recorder.belief(f"{subj}/p_grm", b.p_grm, agent="judge",
+                            distribution={"chosen": b.p_grm, "rejected": 1 - b.p_grm})
+    i = ctx.recorder.belief(f"{subj}/p_irm", b.p_irm, agent="judge",
+                            distribution={"chosen": b.p_irm, "rejected": 1 - b.p_irm})
+    ctx.recorder.belief(f"{subj}/disagreement", b.disagreement, agent="judge", source="rule")
+    ctx.recorder.belief(f"{subj}/sym_kl", b.sym_kl, agent="judge", source="rule")
+    agree_score = (b.p_grm - 0.5) * (b.p_irm - 0.5)
+    ctx.recorder.decision("pair_selection", options=[{"option": "keep", "score": agree_score},
+                                                     {"option": "drop", "score": -agree_score}],
+                          chosen="keep" if kept else "drop", uncertainty=b.sym_kl,
+                          rationale=f"{task.id}: P_grm={b.p_grm:.3f} P_irm={b.p_irm:.3f} "
+                          f"({'consistent' if b.consistent else 'inconsistent'})",
+                          based_on=[g, i], agent="judge")
+    oracle_w, oracle_l = oracle_score(task, y_w), oracle_score(task, y_l)
+    label = 1.0 if oracle_w > oracle_l else 0.5 if oracle_w == oracle_l else 0.0
+    split = f"t{t}"
+    # pair: label = does the oracle agree with the chosen side, predicted = kept,
+    # probability = chosen-vs-rejected similarity; grm / irm: the two preference beliefs
+    ctx.recorder.prediction("pair", task.id, label=label, predicted=float(kept),
+                            probability=similarity(y_w, y_l), split=split,
+                            meta={"chosen": y_w, "rejected": y_l})
+    ctx.recorder.prediction("grm", task.id, label=label, predicted=None, probability=b.p_grm,
+                            split=split)
+    ctx.recorder.prediction("irm", task.id, label=label, predicted=None, probability=b.p_irm,
+                            split=split)
+
+
+def update(state: State, runtime: Runtime[Context]) -> State:
+    """DPO (+ SCIR penalty) from M_t to M_{t+1}; the checkpoint is named by its inputs."""
+    ctx = runtime.context
+    config = UpdateConfig(variant=opt(ctx, "variant"), beta=opt(ctx, "beta"), lr=opt(ctx, "lr"),
+                          epochs=opt(ctx, "epochs"), seed=state["seed"] + state["t"],
+                          consistency_weight=opt(ctx, "consistency_weight"),
+                          confidence_weight=opt(ctx, "confidence_weight"))
+    source = state["policy"]["source"]
+    blob = json.dumps([source, state["pairs"], config.model_dump()], sort_keys=True)
+    target = _root() / f"dpo-{hashlib.sha256(blob.encode()).hexdigest()[:16]}"
+    if _live(ctx) and not (target / "config.json").exists():
+        _train(ctx, state, config, source, target)
+    return {"t": state["t"] + 1, "previous": state["policy"], "policy": _spec(target)}
+
+
+def _train_pair(p: dict[str, Any], style: str) -> TrainPair:
+    task = Task.model_validate(p["task"])
+    return TrainPair(prompt=rubric.task_prompt(task), chosen=p["chosen"],
+                     rejected=p["rejected"], kept=p["kept"],
+                     judge_chosen=rubric.judge_prompt(task, p["chosen"], style),
+                     judge_rejected=rubric.judge_prompt(task, p["rejected"], style))
+
+
+def _train(ctx: Context, state: State, config: UpdateConfig, source: str, target: Any) -> None:
+    if not Path(source).is_dir():
+        raise ConfigError(f"the policy '{state['policy']['name']}' is not a local HF "
+                          "directory, so it cannot be DPO-trained; use --model policy=judge-tiny "
+                          "or transformers-lm:/path/to/model")
+    model, tok = tiny.load(source)
+    irm_ref = None  # SCIR measures P_irm against the model the policy was trained from
+    if config.variant == "scir" and state.get("previous") and \
+            Path(state["previous"]["source"]).is_dir():
+        irm_ref = tiny.load(state["previous"]["source"])[0].eval()
+    pairs = [_train_pair(p, state["style"]) for p in state["pairs"]]
+    stats = dpo_update(model, tok, pairs, config, rubric.score_options(state["style"]),
+                       irm_ref=irm_ref)
+    tiny.save_checkpoint(model, tok, target.parent, name=target.name)
+    t = state["t"] + 1
+    ctx.recorder.metric("dpo_loss", stats.dpo_loss, turn=t)
+    ctx.recorder.metric("consistency_penalty", stats.consistency, turn=t)
+    ctx.recorder.metric("train_steps", stats.steps, turn=t)
+
+
+def evaluate(state: State, runtime: Runtime[Context]) -> State:
+    """Oracle-scored greedy answers, the judge on a fixed graded set, fixed-judge audits."""
+    ctx = runtime.context
+    _bind(ctx, state)
+    t, split = state["t"], f"t{state['t']}"
+    answers = []
+    for task in make_tasks(opt(ctx, "eval_items"), seed=EVAL_SEED, prefix="eval"):
+        text = ctx.models.generate("policy", rubric.task_prompt(task),
+                                   max_new_tokens=opt(ctx, "max_new_tokens")).text
+        answers.append(text)
+        ctx.recorder.prediction("eval", task.id, label=oracle_score(task, text), predicted=None,
+                                split=split, meta={"text": text})
+        if len(answers) <= opt(ctx, "audit_items"):
+            _audit(ctx, t, task, text, state["style"])
+    _judge_graded_set(ctx, split, state["style"])
+    return {"eval_answers": answers}
+
+
+def _audit(ctx: Context, t: int, task: Task, text: str, own_style: str) -> None:
+    """Two fixed judges score M_t's answer: the rows of the Bayesian ranking's table."""
+    for role, style in (("auditor", opt(ctx, "auditor_style")), ("sft_judge", own_style)):
+        if role not in ctx.models.bindings:
+            continue
+        choice = ctx.models.choose(role, rubric.judge_prompt(task, text, style),
+                                   rubric.score_options(style))
+        dist = {str(s): p for s, p in zip(rubric.SCORES, choice.probs)}
+        ctx.recorder.belief(f"t{t}/eval/{task.id}/{role}", rubric.expected_score(choice.probs),
+                            distribution=dist, agent=role)
+        ctx.recorder.prediction(f"audit:{role}", task.id, label=oracle_score(task, text),
+                                predicted=rubric.expected_score(choice.probs), split=f"t{t}",
+                                meta={"dist": list(choice.probs)})
+
+
+def _judge_graded_set(ctx: Context, split: str, style: str) -> None:
+    """The current judge on fixed graded responses (the reward-modelling-ability analogue)."""
+    import random
+
+    rng = random.Random(JUDGESET_SEED)
+    for task in make_tasks(opt(ctx, "judgeset_items"), seed=JUDGESET_SEED, prefix="jset"):
+        for r, text in enumerate(graded_responses(task, rng)):
+            probs = ctx.models.choose("policy", rubric.judge_prompt(task, text, style),
+                                      rubric.score_options(style)).probs
+            ctx.recorder.prediction("judgeset", f"{task.id}#{r}", label=oracle_score(task, text),
+                                    predicted=rubric.expected_score(probs), split=split,
+                                    meta={"group": task.id})
+
+
+def route(state: State) -> Literal["generate", "__end__"]:
+    return "generate" if state["t"] < state["iterations"] else END
+
+
+def build(checkpointer: object) -> object:
+    g = StateGraph(State, context_schema=Context)
+    for name, fn in (("seed", seed), ("generate", generate), ("judge", judge), ("pair", pair),
+                     ("update", update), ("evaluate", evaluate)):
+        g.add_node(name, recorded(name, fn, agent="judge"))
+    g.add_edge(START, "seed")
+    g.add_edge("seed", "evaluate")
+    for a, b in (("generate", "judge"), ("judge", "pair"), ("pair", "update"),
+                 ("update", "evaluate")):
+        g.add_edge(a, b)
+    g.add_conditional_edges("evaluate", route)
+    return g.compile(checkpointer=checkpointer)
+
+
+GRAPH = GraphDef(
+    name="judge", build=build,
+    roles={"policy": "judge-tiny", "auditor": "scripted:judge-noisy"},
+    initial_state=lambda inputs, options: {
+        "seed": int(inputs.get("seed", 0)),
+        "iterations": int(options.get("iterations", DEFAULTS["iterations"]))},
+    output=lambda s: {"iterations": s.get("t"), "policy": (s.get("policy") or {}).get("source")},
+    description="self-rewarding loop (Yuan et al.) with SCIR internal-reward consistency")
+
+
+def study_plan(variants: list[str], reps: int, options: dict[str, Any],
+               bindings: dict[str, ModelSpec], seed: int = 0) -> StudyPlan:
+    """variants × reps; rep r of every variant starts from the same seed model and prompts."""
+    unknown = sorted(set(variants) - {"srlm", "scir"})
+    if unknown:
+        raise ConfigError(f"unknown variant {unknown}; choose srlm or scir")
+    conditions = [Condition(v, {"variant": v}) for v in variants]
+    return StudyPlan(graph=GRAPH, name="judge " + "+".join(variants), conditions=conditions,
+                     reps=reps, inputs_for=lambda c, r: {"seed": derive_seed(seed, "pair", r)
+                                                         % 2**31},
+                     bindings_for=lambda c: bindings,
+                     options_for=lambda c: {**options, "variant": c.params["variant"]},
+                     seed=seed, config={"variants": variants, "options": options})

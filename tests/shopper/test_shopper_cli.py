@@ -1,0 +1,70 @@
+"""`tinmen shopper study` and `tinmen shopper report` through tinmen.cli.main."""
+
+from __future__ import annotations
+
+import json
+
+from tinmen.cli import main
+
+CELL_KEYS = {"scenario", "condition", "model", "temperature", "n", "parsed", "override_rate",
+             "ci_low", "ci_high"}
+
+
+def _json(capsys, args):
+    code = main(args + ["--json"])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    return json.loads(captured.out)
+
+
+def test_study_json_then_report_writes_table_and_png(capsys, db_url, tmp_path):
+    data = _json(capsys, ["shopper", "study", "--db", db_url, "--scenario", "car",
+                          "-m", "agent=scripted:info-sensitive", "--temperature", "0.2",
+                          "--temperature", "0.6", "--reps", "2"])
+    assert set(data) == {"cells", "study_id"}
+    assert len(data["cells"]) == 8 and all(CELL_KEYS <= set(c) for c in data["cells"])
+    rates = {(c["condition"], c["temperature"]): c["override_rate"] for c in data["cells"]}
+    assert rates[("both", 0.6)] == 1.0 and rates[("neither", 0.2)] == 0.0
+    cell = data["cells"][0]
+    assert cell["n"] == 2 and 0 <= cell["ci_low"] <= cell["override_rate"] <= cell["ci_high"]
+    out = tmp_path / "report"
+    rep = _json(capsys, ["shopper", "report", str(data["study_id"]), "--db", db_url,
+                         "--out", str(out), "--sql"])
+    png = out / f"shopper-study-{data['study_id']}.png"
+    assert rep["plot"] == str(png) and png.read_bytes()[:4] == b"\x89PNG"
+    table = (out / f"shopper-study-{data['study_id']}.md").read_text()
+    assert table.count("\n") == 2 + 8 and "| car | customer-only |" in table
+    assert "FROM session JOIN condition" in rep["sql"]
+
+
+def test_study_resumes_without_repeating(capsys, db_url):
+    args = ["shopper", "study", "--db", db_url, "--scenario", "film", "-m",
+            "agent=scripted:rigid", "--reps", "1"]
+    first = _json(capsys, args)
+    again = _json(capsys, args + ["--resume", str(first["study_id"])])
+    assert again["study_id"] == first["study_id"]
+    assert [c["n"] for c in again["cells"]] == [1, 1, 1, 1]
+
+
+def test_market_study_from_the_cli(capsys, db_url):
+    data = _json(capsys, ["shopper", "study", "--db", db_url, "--scenario", "market",
+                          "-m", "agent=scripted:rigid", "--reps", "2"])
+    assert {c["condition"] for c in data["cells"]} == {"both", "principal-only",
+                                                       "customer-only", "neither"}
+    assert all(c["override_rate"] == 1.0 and c["welfare_loss"] > 0 for c in data["cells"])
+
+
+def _one_line_error(capsys, args, needle):
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert needle in err and "Traceback" not in err
+
+
+def test_user_errors_are_one_line(capsys, db_url):
+    base = ["shopper", "study", "--db", db_url, "--reps", "1"]
+    _one_line_error(capsys, base + ["--scenario", "car", "--scenario", "market",
+                                    "-m", "agent=scripted:rigid"], "own study")
+    _one_line_error(capsys, base + ["--scenario", "boat", "-m", "agent=scripted:rigid"],
+                    "unknown scenario")
+    _one_line_error(capsys, base + ["-m", "customer=scripted:rigid"], "unknown role")
+    _one_line_error(capsys, ["shopper", "report", "99", "--db", db_url], "no study 99")

@@ -1,0 +1,121 @@
+"""``tinmen shopper``: the principal-agent study (Phelps & Ranson 2023) and its report."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+from rich.table import Table
+
+from tinmen.cli import DbOpt, JsonOpt, ModelOpt, emit_json, open_store, out
+from tinmen.errors import UnknownModelError
+
+app = typer.Typer(help="The principal-agent shopper: who reads the explanation vs. how often "
+                  "the agent overrides its customer.", no_args_is_help=True)
+
+CELL_KEYS = ("scenario", "condition", "model", "temperature", "n", "parsed", "override_rate",
+             "ci_low", "ci_high")
+EXTRA_KEYS = ("labels_reversed", "case", "unparsed", "override_rate_paper", "parsed_paper",
+              "p_override", "welfare_loss", "principal_gain", "asked")
+
+
+def _bindings(items: list[str] | None, roles: dict[str, str]) -> dict[str, list[Any]]:
+    """ROLE=SPEC items grouped by role (the agent role may repeat: one model per cell)."""
+    from tinmen.models.registry import resolve_spec
+
+    given: dict[str, list[Any]] = {}
+    for item in items or []:
+        role, sep, spec = (x.strip() for x in item.partition("="))
+        if not sep or not role or not spec:
+            raise UnknownModelError(f"--model expects ROLE=SPEC, got '{item}'")
+        if role not in roles:
+            raise UnknownModelError(f"unknown role '{role}'; this command's roles: "
+                                    f"{', '.join(sorted(roles))}")
+        given.setdefault(role, []).append(resolve_spec(spec))
+    return {role: given.get(role) or [resolve_spec(default)] for role, default in roles.items()}
+
+
+def _cell_json(cell: dict[str, Any]) -> dict[str, Any]:
+    return {k: cell[k] for k in CELL_KEYS + EXTRA_KEYS if k in cell}
+
+
+def _print_cells(rows: list[dict[str, Any]]) -> None:
+    table = Table("scenario", "condition", "model", "T", "controls", "n", "parsed", "override",
+                  "95% CI")
+    for r in rows:
+        rate = "—" if r["override_rate"] is None else f"{r['override_rate']:.2f}"
+        table.add_row(r["scenario"], r["condition"], r["model"], str(r["temperature"]),
+                      f"{'rev' if r['labels_reversed'] else 'std'}/{r['case']}", str(r["n"]),
+                      str(r["parsed"]), rate, f"[{r['ci_low']:.2f}, {r['ci_high']:.2f}]")
+    out.print(table)
+
+
+@app.command()
+def study(scenario: Annotated[Optional[list[str]], typer.Option(
+              help="film, car (the paper) or market (extension); repeatable. Default: film "
+              "and car.")] = None,
+          model: ModelOpt = None,
+          temperature: Annotated[Optional[list[float]], typer.Option(
+              help="Sampling temperature of the answer; repeatable. Default 0.2.")] = None,
+          reps: Annotated[int, typer.Option(help="Sessions per cell.", min=1)] = 30,
+          controls: Annotated[bool, typer.Option(
+              "--controls", help="Add the paper's controls: reversed labels × prompt case "
+              "(upper / lower / standard).")] = False,
+          workers: Annotated[int, typer.Option(help="Sessions run in parallel.", min=1)] = 1,
+          max_new_tokens: Annotated[int, typer.Option(
+              help="Token limit of the free-text answer.", min=1)] = 64,
+          seed: int = 0,
+          resume: Annotated[Optional[int], typer.Option(
+              help="Finish an interrupted study with this id.")] = None,
+          db: DbOpt = None, as_json: JsonOpt = False) -> None:
+    """Run the grid; every trial is a session in the store. Prints the cells."""
+    from tinmen.graphs.shopper import GRAPH, MARKET_GRAPH, study_plan
+    from tinmen.graphs.shopper_report import cells
+    from tinmen.graphs.study import run_study
+    from tinmen.models.pool import ModelPool
+
+    scenarios = scenario or ["film", "car"]
+    roles = MARKET_GRAPH.roles if "market" in scenarios else GRAPH.roles
+    bound = _bindings(model, roles)
+    agents = {spec.name: spec for spec in bound["agent"]}
+    plan = study_plan(scenarios, agents, temperature or [0.2], reps, controls=controls,
+                      customer=bound.get("customer", [None])[-1],
+                      max_new_tokens=max_new_tokens, seed=seed)
+    store = open_store(db)
+    outcome = run_study(store, plan, pool=ModelPool(), workers=workers, study_id=resume,
+                        progress=not as_json)
+    rows = cells(store, outcome.study_id)
+    if as_json:
+        return emit_json({"cells": [_cell_json(r) for r in rows],
+                          "study_id": outcome.study_id})
+    _print_cells(rows)
+    out.print(f"study {outcome.study_id}: {outcome.ran} sessions run, {outcome.skipped} "
+              f"already done. Report: tinmen shopper report {outcome.study_id}")
+
+
+@app.command()
+def report(study_id: Annotated[int, typer.Argument(metavar="STUDY", help="Study id.")],
+           out_dir: Annotated[Path, typer.Option("--out", help="Folder for the table and "
+                                                 "the plot.")] = Path("."),
+           sql: Annotated[bool, typer.Option("--sql", help="Also print the SQL query that "
+                                             "computes the cells.")] = False,
+           db: DbOpt = None, as_json: JsonOpt = False) -> None:
+    """Write the study's table (Markdown) and plot (PNG: override rate by condition)."""
+    from tinmen.graphs.shopper_report import cell_sql, cells, markdown_table, plot
+
+    store = open_store(db)
+    rows = cells(store, study_id)
+    table_path = out_dir / f"shopper-study-{study_id}.md"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    table_path.write_text(markdown_table(rows))
+    png = plot(rows, out_dir / f"shopper-study-{study_id}.png", title=f"study {study_id}")
+    query = cell_sql(store, study_id)
+    if as_json:
+        return emit_json({"study_id": study_id, "cells": [_cell_json(r) for r in rows],
+                          "table": str(table_path), "plot": str(png),
+                          **({"sql": query} if sql else {})})
+    _print_cells(rows)
+    out.print(f"table: {table_path}\nplot:  {png}")
+    if sql:
+        out.print(query, highlight=False, markup=False)
