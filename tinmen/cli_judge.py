@@ -170,8 +170,11 @@ def _rank_data(store: Any, study: int) -> dict[str, Any]:
 
 
 def _print_ranks(rows: list[dict[str, Any]], level: float) -> None:
-    table = Table("candidate", "mean rank", f"{level:.0%} interval", "P(best)", "E[score]",
-                  "oracle rank", "bootstrap interval")
+    table = Table()
+    table.add_column("candidate", no_wrap=True)
+    for header in ("mean rank", f"{level:.0%} interval", "P(best)", "E\\[score]", "oracle rank",
+                   "bootstrap interval"):
+        table.add_column(header)
     for r in sorted(rows, key=lambda r: r["mean_rank"]):
         b = r["bootstrap"]
         table.add_row(r["candidate"], f"{r['mean_rank']:.2f}", f"[{r['lo']}, {r['hi']}]",

@@ -89,8 +89,14 @@ def bernoulli_kl(p: float, q: float) -> float:
 
 
 def symmetric_kl(p: float, q: float) -> float:
-    """KL(p‖q) + KL(q‖p) between two Bernoulli preference beliefs (nats)."""
-    return bernoulli_kl(p, q) + bernoulli_kl(q, p)
+    """KL(p‖q) + KL(q‖p) between two Bernoulli preference beliefs (nats).
+
+    Written as (p − q)(log p − log q) + (q − p)(log(1 − p) − log(1 − q)): two products of
+    same-signed factors, so rounding can never make it negative.
+    """
+    p, q = min(max(p, EPS), 1 - EPS), min(max(q, EPS), 1 - EPS)
+    return (p - q) * (math.log(p) - math.log(q)) + \
+        (q - p) * (math.log1p(-p) - math.log1p(-q))
 
 
 def sigmoid(x: float) -> float:

@@ -46,7 +46,7 @@ def test_rank_prints_posterior_ranks_with_intervals(ran, capsys):
     assert ranked["judges"] == ["audit:auditor", "audit:sft_judge"]
     assert len(ranked["candidates"]) == 2  # M_0 and M_1
     for c in ranked["candidates"]:
-        assert 1 <= c["lo"] <= c["mean_rank"] <= c["hi"] <= 2
+        assert 1 <= c["lo"] <= c["hi"] <= 2 and 1 <= c["mean_rank"] <= 2
         assert c["true_rank"] in (1, 2)
     assert set(ranked["coverage"]) == {"bayes", "bootstrap"}
 

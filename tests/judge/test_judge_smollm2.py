@@ -6,7 +6,6 @@ import importlib.util
 
 import pytest
 from sqlalchemy import select
-
 from tinmen.graphs.judge import GRAPH
 from tinmen.graphs.session import run_session
 from tinmen.models.pool import ModelPool
