@@ -153,7 +153,8 @@ def run_demo(db: str | None = None, as_json: bool = False) -> None:
                   f" {item.long}[/]\nparser: packaged SmolLM2-135M on CPU …")
     result = run_session(store, GRAPH, item.model_dump(mode="json"), bindings,
                          pool=ModelPool(), seed=0, checkpointer=checkpointer_for(store),
-                         options={"policy": "attribute", "user": "oracle", "max_turns": 5})
+                         options={"policy": "belief-llm", "user": "oracle",
+                                  "max_turns": 5})
     turns = result.output["turns"]
     name = f"t2i-demo-{result.session_id[:12]}"
     image = save_image(store, result.output.get("image"), name)
