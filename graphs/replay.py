@@ -69,13 +69,12 @@ def replay_session(store: Store, session_id: str, *, record: bool = True) -> Rep
         return ReplayReport(row.id, None, False, divergence={
             "step": exc.step, "role": exc.role, "call_index": exc.call_index,
             "detail": exc.detail, "message": str(exc)})
-    served = getattr(result.recorder, "served", 0)
     differences = diff_sessions(store, row.id, result.session_id) if record else []
     unused = len(calls) - sum(len(s.calls) for s in result.recorder.steps)
     if unused > 0:
         differences.append(f"the replay made {unused} fewer model calls than the original")
     return ReplayReport(row.id, result.session_id, not differences,
-                        calls_served=len(calls) - max(unused, 0) or served,
+                        calls_served=len(calls) - max(unused, 0),
                         differences=differences)
 
 
