@@ -1,0 +1,416 @@
+"""The weak-to-strong supervisor (Burns et al. 2023; Yang et al., ICLR 2025) as a graph.
+
+``split`` → ``train_weak`` → ``weak_labels`` → [``train_intermediate``] → ``train_student``
+→ ``train_strong`` → ``evaluate``.
+
+* *split* builds the task for the session's data seed (the synthetic task, or the generated
+  requests with frozen-LM features of every rung) and, where the task plants them, records
+  the Bayes-optimal predictions of each rung (models ``oracle_weak`` / ``oracle_strong``).
+* *train_weak* fits the weak rung on the ground-truth half (model ``weak``) and labels the
+  other half with soft labels.
+* *weak_labels* records one belief per supervised example (P(harmful) and confidence) and,
+  with a filter, one decision per example: keep or drop the label.
+* *train_intermediate* (bootstrapping) relabels the kept half with an intermediate rung
+  (two-fold cross-fit; model ``intermediate``).
+* *train_student* fits the strong student without conflict (``w2s``) and, when a conflict
+  is set, under it as well (``w2s_conflict``) — same data, labels and initialisation, so the
+  conflict tax is a within-session comparison.
+* *train_strong* fits the strong ceiling on ground truth (``strong_ceiling``).
+* *evaluate* records the accuracies and PGR as metrics.
+
+Every model's test-set predictions go to the ``prediction`` table under stable example ids;
+the metrics of ``tinmen.graphs.w2s_report`` are SQL over them. Training runs in-process in
+the nodes; the text task's frozen LM comes from the shared model pool.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Annotated, Any, Literal, TypedDict
+
+import numpy as np
+from langgraph.graph import END, START, StateGraph
+from langgraph.runtime import Runtime
+from tinmen.agents.w2s.pipeline import (
+    PipelineConfig,
+    accuracy,
+    ceiling,
+    confidence,
+    cross_fit_labels,
+    keep_mask,
+    pgr,
+    train_student,
+)
+from tinmen.agents.w2s.synthetic import SyntheticConfig, make_synthetic
+from tinmen.agents.w2s.task import TaskData
+from tinmen.agents.w2s.text import hidden_features, parse_rung
+from tinmen.agents.w2s.textdata import sample_requests
+from tinmen.agents.w2s.train import TrainConfig
+from tinmen.graphs.runtime import Context, GraphDef, recorded
+from tinmen.models.client import derive_seed
+
+from tinmen.errors import ConfigError
+
+TEXT_SIZES = {"n_gt": 180, "n_w2s": 180, "n_test": 200, "n_help": 90}
+TEXT_TRAIN = {"hidden": 0, "epochs": 30, "lr": 3e-3, "batch_size": 16}
+DEFAULTS: dict[str, Any] = {
+    "task": "synthetic", "weak": "1", "strong": "8", "intermediate": None, "loss": "xent",
+    "conflict": "none", "conflict_alpha": 0.2, "filter": None,
+    "synthetic": {}, "text": {}, "train": {}, "feature_batch": 16,
+    "ladder": []}  # every rung of the study: the text task computes all their features at once
+
+
+def _merge(old: dict[str, Any] | None, new: dict[str, Any] | None) -> dict[str, Any]:
+    return {**(old or {}), **(new or {})}
+
+
+class State(TypedDict, total=False):
+    data_seed: int
+    bootstrap: bool  # relabel through the intermediate rung
+    weak_labels: list[float]  # the weak model's P(harmful) on the supervised half
+    keep: list[bool]  # which of them the supervisor keeps
+    labels: list[float]  # what the student learns from (weak, or intermediate's)
+    test: Annotated[dict[str, list[float]], _merge]  # test-set P(harmful) per model
+    summary: dict[str, Any]
+
+
+def opt(ctx: Context, key: str) -> Any:
+    return ctx.options.get(key, DEFAULTS[key])
+
+
+def config_of(ctx: Context) -> PipelineConfig:
+    return pipeline_config(ctx.options)
+
+
+def pipeline_config(options: dict[str, Any]) -> PipelineConfig:
+    """The run's configuration from session options, validated (a user error if not)."""
+    get = {**DEFAULTS, **options}.get
+    train = dict(TEXT_TRAIN if get("task") == "text" else {}, **get("train"))
+    try:
+        return PipelineConfig(weak=str(get("weak")), strong=str(get("strong")),
+                              intermediate=get("intermediate"), loss=get("loss"),
+                              conflict=get("conflict"), conflict_alpha=get("conflict_alpha"),
+                              filter=get("filter"), train=TrainConfig(**train))
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"w2s options: {_reason(exc)}") from exc
+
+
+def _reason(exc: Exception) -> str:
+    """One line from a pydantic validation error (field: message) or a plain ValueError."""
+    errors = getattr(exc, "errors", None)
+    if callable(errors):
+        first = errors()[0]
+        return f"{'.'.join(str(p) for p in first['loc'])}: {first['msg']}"
+    return str(exc).splitlines()[0]
+
+
+def _rungs(config: PipelineConfig) -> list[str]:
+    return [r for r in (config.weak, config.intermediate, config.strong) if r is not None]
+
+
+# --------------------------------------------------------------------------- tasks
+_CACHE: dict[tuple[Any, ...], TaskData] = {}
+_CACHE_LOCK = threading.Lock()
+_REPLAY_POOL: list[Any] = []
+
+
+def load_task(ctx: Context, data_seed: int) -> TaskData:
+    """The task of this data seed; built once per process (features cost a forward pass)."""
+    rungs = list(dict.fromkeys([*opt(ctx, "ladder"), *_rungs(config_of(ctx))]))
+    key = (opt(ctx, "task"), data_seed, tuple(rungs), repr(sorted(opt(ctx, "synthetic").items())),
+           repr(sorted(opt(ctx, "text").items())), _lm_key(ctx))
+    with _CACHE_LOCK:
+        if key not in _CACHE:
+            if len(_CACHE) > 8:
+                _CACHE.pop(next(iter(_CACHE)))
+            _CACHE[key] = _build_task(ctx, data_seed, rungs)
+        return _CACHE[key]
+
+
+def _build_task(ctx: Context, data_seed: int, rungs: list[str]) -> TaskData:
+    task = opt(ctx, "task")
+    if task == "synthetic":
+        try:
+            return make_synthetic(SyntheticConfig(**opt(ctx, "synthetic")), data_seed, rungs)
+        except ValueError as exc:
+            raise ConfigError(f"w2s synthetic task: {_reason(exc)}") from exc
+    if task == "text":
+        return _text_task(ctx, data_seed, rungs)
+    raise ConfigError(f"unknown w2s task '{task}'; use synthetic or text")
+
+
+def _lm_key(ctx: Context) -> str | None:
+    spec = ctx.models.bindings.get("lm")
+    return spec.key if spec is not None else None
+
+
+def _text_task(ctx: Context, data_seed: int, rungs: list[str]) -> TaskData:
+    sizes = {**TEXT_SIZES, **opt(ctx, "text")}
+    texts, y, split, helpful, ids = sample_requests(data_seed, **sizes)
+    views: dict[str, np.ndarray] = {}
+    for spec_text, wanted in _rungs_by_model(rungs).items():
+        spec = _spec(ctx, spec_text)
+        layers = sorted({layer for _, layer in wanted}, key=lambda v: -1 if v is None else v)
+        with _pool(ctx).acquire(spec) as backend:
+            if not hasattr(backend, "tokenizer") or not hasattr(backend, "model"):
+                raise ConfigError(f"the text ladder reads hidden states: '{spec.name}' is a "
+                                  f"'{spec.backend}' model; use a transformers-lm spec")
+            feats = hidden_features(backend.model, backend.tokenizer, texts, layers,
+                                    batch_size=int(opt(ctx, "feature_batch")))
+        for name, layer in wanted:
+            views[name] = feats[layer]
+    return TaskData(ids=ids, y=y, split=split, views=views, help_label=helpful, texts=texts)
+
+
+def _rungs_by_model(rungs: list[str]) -> dict[str | None, list[tuple[str, int | None]]]:
+    grouped: dict[str | None, list[tuple[str, int | None]]] = {}
+    for text in rungs:
+        try:
+            rung = parse_rung(text)
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from exc
+        grouped.setdefault(rung.spec, []).append((text, rung.layer))
+    return grouped
+
+
+def _spec(ctx: Context, spec_text: str | None) -> Any:
+    from tinmen.models.registry import resolve_spec
+
+    if spec_text is not None:
+        return resolve_spec(spec_text)
+    if "lm" not in ctx.models.bindings:
+        raise ConfigError("the text ladder needs a language model: pass --model lm=SPEC "
+                          "(default smollm2)")
+    return ctx.models.bindings["lm"]
+
+
+def _pool(ctx: Context) -> Any:
+    """The session's shared pool; a replay (no pool) loads the LM into one of its own."""
+    pool = getattr(ctx.models, "pool", None) or getattr(
+        getattr(ctx.models, "fallback", None), "pool", None)
+    if pool is not None:
+        return pool
+    from tinmen.models.pool import ModelPool
+
+    if not _REPLAY_POOL:
+        _REPLAY_POOL.append(ModelPool())
+    return _REPLAY_POOL[0]
+
+
+# --------------------------------------------------------------------------- helpers
+def _seed(state: State, *parts: object) -> int:
+    """Training seeds derive from the data seed, so conditions sharing data share ceilings."""
+    return derive_seed(state["data_seed"], *parts) % (2**31)
+
+
+def _record(ctx: Context, task: TaskData, model: str, p1: np.ndarray) -> None:
+    y = task.labels("test")
+    for example_id, p, label in zip(task.ids_of("test"), p1, y):
+        ctx.recorder.prediction(model, example_id, label=float(label),
+                                predicted=float(p > 0.5), probability=round(float(p), 6))
+
+
+def _train(config: PipelineConfig, seed: int) -> TrainConfig:
+    return config.train.model_copy(update={"seed": seed})
+
+
+# --------------------------------------------------------------------------- nodes
+def split(state: State, runtime: Runtime[Context]) -> State:
+    ctx = runtime.context
+    task = load_task(ctx, state["data_seed"])
+    config = config_of(ctx)
+    for name in ("gt", "w2s", "test", "help"):
+        ctx.recorder.metric(f"n_{name}", task.count(name))
+    if task.oracle:
+        test = task.index("test")
+        for role, rung in (("weak", config.weak), ("strong", config.strong),
+                           ("intermediate", config.intermediate)):
+            if rung is not None:
+                _record(ctx, task, f"oracle_{role}", task.oracle[rung][test].astype(float))
+    return {}
+
+
+def train_weak(state: State, runtime: Runtime[Context]) -> State:
+    ctx = runtime.context
+    task, config = load_task(ctx, state["data_seed"]), config_of(ctx)
+    model = ceiling(task, config.weak, _train(config, _seed(state, "ceiling", config.weak)))
+    test = model.proba(task.view(config.weak, "test"))
+    _record(ctx, task, "weak", test)
+    labels = model.proba(task.view(config.weak, "w2s"))
+    return {"weak_labels": labels.round(6).tolist(), "test": {"weak": test.tolist()}}
+
+
+def weak_labels(state: State, runtime: Runtime[Context]) -> State:
+    ctx = runtime.context
+    task, config = load_task(ctx, state["data_seed"]), config_of(ctx)
+    p1 = np.asarray(state["weak_labels"])
+    keep = keep_mask(p1, config.filter)
+    for example_id, p, c, kept in zip(task.ids_of("w2s"), p1, confidence(p1), keep):
+        subject = ctx.recorder.belief(
+            f"weak_label/{example_id}", {"p_harmful": float(p), "confidence": float(c)},
+            distribution={"harmful": float(p), "harmless": 1.0 - float(p)}, agent="weak")
+        if config.filter is not None:
+            ctx.recorder.decision(
+                "keep_weak_label", options=[{"option": "keep", "score": float(c) - config.filter},
+                                            {"option": "drop", "score": config.filter - float(c)}],
+                chosen="keep" if kept else "drop", uncertainty=1.0 - float(c),
+                rationale=f"confidence {c:.3f} vs threshold {config.filter}",
+                based_on=[subject], agent="supervisor")
+    ctx.recorder.metric("kept_share", float(keep.mean()))
+    return {"keep": keep.tolist(), "labels": state["weak_labels"]}
+
+
+def train_intermediate(state: State, runtime: Runtime[Context]) -> State:
+    ctx = runtime.context
+    task, config = load_task(ctx, state["data_seed"]), config_of(ctx)
+    keep = np.asarray(state["keep"])
+    rung = config.intermediate
+    train = _train(config, _seed(state, "intermediate", rung)).model_copy(
+        update={"loss": config.loss})
+    relabels, test = cross_fit_labels(task.view(rung, "w2s")[keep],
+                                      np.asarray(state["weak_labels"])[keep], train,
+                                      task.view(rung, "test"))
+    _record(ctx, task, "intermediate", test)
+    labels = np.asarray(state["weak_labels"], dtype=np.float64)
+    labels[keep] = relabels
+    return {"labels": labels.round(6).tolist(), "test": {"intermediate": test.tolist()}}
+
+
+def train_student_node(state: State, runtime: Runtime[Context]) -> State:
+    ctx = runtime.context
+    task, config = load_task(ctx, state["data_seed"]), config_of(ctx)
+    seeded = config.model_copy(update={"train": _train(config, _seed(state, "student"))})
+    labels, keep = np.asarray(state["labels"]), np.asarray(state["keep"])
+    x_test = task.view(config.strong, "test")
+    out: dict[str, list[float]] = {}
+    for name, conflict in (("w2s", "none"), ("w2s_conflict", config.conflict)):
+        if name == "w2s_conflict" and conflict == "none":
+            continue
+        p1 = train_student(task, seeded, labels, keep, conflict).proba(x_test)
+        _record(ctx, task, name, p1)
+        out[name] = p1.tolist()
+    return {"test": out}
+
+
+def train_strong(state: State, runtime: Runtime[Context]) -> State:
+    ctx = runtime.context
+    task, config = load_task(ctx, state["data_seed"]), config_of(ctx)
+    model = ceiling(task, config.strong, _train(config, _seed(state, "ceiling", config.strong)))
+    test = model.proba(task.view(config.strong, "test"))
+    _record(ctx, task, "strong_ceiling", test)
+    return {"test": {"strong_ceiling": test.tolist()}}
+
+
+def evaluate(state: State, runtime: Runtime[Context]) -> State:
+    ctx = runtime.context
+    task = load_task(ctx, state["data_seed"])
+    y = task.labels("test")
+    acc = {m: accuracy(np.asarray(p), y) for m, p in state["test"].items()}
+    for model, value in acc.items():
+        ctx.recorder.metric(f"accuracy/{model}", value)
+    gap = pgr(acc["weak"], acc["w2s"], acc["strong_ceiling"])
+    if gap is not None:
+        ctx.recorder.metric("pgr", gap)
+    return {"summary": {"accuracy": acc, "pgr": gap}}
+
+
+def route(state: State) -> Literal["train_intermediate", "train_student"]:
+    return "train_intermediate" if state.get("bootstrap") else "train_student"
+
+
+def build(checkpointer: object) -> object:
+    g = StateGraph(State, context_schema=Context)
+    for name, fn in (("split", split), ("train_weak", train_weak), ("weak_labels", weak_labels),
+                     ("train_intermediate", train_intermediate),
+                     ("train_student", train_student_node), ("train_strong", train_strong),
+                     ("evaluate", evaluate)):
+        g.add_node(name, recorded(name, fn, agent="w2s"))
+    g.add_edge(START, "split")
+    g.add_edge("split", "train_weak")
+    g.add_edge("train_weak", "weak_labels")
+    g.add_conditional_edges("weak_labels", route)
+    g.add_edge("train_intermediate", "train_student")
+    g.add_edge("train_student", "train_strong")
+    g.add_edge("train_strong", "evaluate")
+    g.add_edge("evaluate", END)
+    return g.compile(checkpointer=checkpointer)
+
+
+def _initial(inputs: dict[str, Any], options: dict[str, Any]) -> State:
+    return {"data_seed": int(inputs.get("data_seed", 0)),
+            "bootstrap": bool(options.get("intermediate")), "test": {}}
+
+
+GRAPH = GraphDef(
+    name="w2s", build=build, roles={"lm": ""}, initial_state=_initial,
+    output=lambda s: dict(s.get("summary") or {}),
+    description="weak-to-strong: weak ceiling → weak labels → student → strong ceiling; "
+                "PGR, knowledge regions, deception under conflict")
+
+
+
+# --------------------------------------------------------------------------- studies
+DEFAULT_LADDER = {"synthetic": ["1", "4", "8"], "text": ["2", "8", "30"]}
+
+
+def check_ladder(task: str, ladder: list[str], options: dict[str, Any]) -> None:
+    """Fail before anything runs on a rung the task cannot build."""
+    from tinmen.agents.w2s.synthetic import rung_groups
+
+    if len(ladder) < 2:
+        raise ConfigError("--ladder needs at least two rungs (weak,strong)")
+    unknown = set(options.get("text", {})) - set(TEXT_SIZES)
+    if unknown:
+        raise ConfigError(f"text options are split sizes {', '.join(TEXT_SIZES)}; "
+                          f"not {', '.join(sorted(unknown))}")
+    for rung in ladder:
+        try:
+            if task == "synthetic":
+                rung_groups(rung, SyntheticConfig(**options.get("synthetic", {})).groups)
+            else:
+                parse_rung(rung)
+        except ValueError as exc:
+            raise ConfigError(_reason(exc)) from exc
+
+
+def conditions(task: str, ladder: list[str], losses: list[str], conflicts: list[str],
+               bootstrap: bool, filter: float | None) -> list[Any]:
+    """Every weak–strong pair of the ladder × loss × conflict; bootstrapping adds the chain
+    first → middle → last for each loss × conflict."""
+    from tinmen.graphs.study import Condition
+
+    chains = [(ladder[i], None, ladder[j]) for i in range(len(ladder))
+              for j in range(i + 1, len(ladder))]
+    if bootstrap:
+        if len(ladder) != 3:
+            raise ConfigError("--bootstrap needs a three-rung ladder weak,intermediate,strong")
+        chains.append((ladder[0], ladder[1], ladder[2]))
+    out = []
+    for (weak, mid, strong), loss, conflict in (
+            (c, lo, co) for c in chains for lo in losses for co in conflicts):
+        path = ">".join(r for r in (weak, mid, strong) if r is not None)
+        suffix = f"|filter={filter}" if filter is not None else ""
+        out.append(Condition(key=f"{task}:{path}|{loss}|{conflict}{suffix}", params={
+            "task": task, "weak": weak, "intermediate": mid, "strong": strong, "loss": loss,
+            "conflict": conflict, "filter": filter}))
+    return out
+
+
+def study_plan(task: str, ladder: list[str], losses: list[str], conflicts: list[str], *,
+               bootstrap: bool, filter: float | None, seeds: int, options: dict[str, Any],
+               bindings: dict[str, Any], seed: int = 0) -> Any:
+    """The study ``tinmen w2s run`` runs: one session per condition × data seed."""
+    from tinmen.graphs.study import StudyPlan
+
+    check_ladder(task, ladder, options)
+    conds = conditions(task, ladder, losses, conflicts, bootstrap, filter)
+    for cond in conds:
+        pipeline_config({**options, **cond.params})
+    config = {"task": task, "ladder": ladder, "losses": losses, "conflicts": conflicts,
+              "bootstrap": bootstrap, "filter": filter, "options": options}
+    return StudyPlan(graph=GRAPH, name=f"w2s-{task}", conditions=conds, reps=seeds,
+                     inputs_for=lambda cond, rep: {"data_seed": rep},
+                     bindings_for=lambda cond: bindings,
+                     options_for=lambda cond: {**options, **cond.params, "ladder": ladder},
+                     seed=seed,
+                     config=config)

