@@ -18,11 +18,15 @@ from langgraph.types import interrupt
 from tinmen.agents.t2i import policies
 from tinmen.agents.t2i.belief import BeliefGraph
 from tinmen.agents.t2i.edits import apply_edit, is_edit
+from tinmen.agents.t2i.facts import UNSPECIFIED, Fact, merge_fact
+from tinmen.agents.t2i.loop import fact_from_answer
 from tinmen.agents.t2i.metrics import belief_nll, fact_coverage
-from tinmen.agents.t2i.parsing import merge_fact, parse_prompt
+from tinmen.agents.t2i.parsing import parse_prompt
 from tinmen.agents.t2i.scenes import Scene
 from tinmen.agents.t2i.users import Answer, LLMUser, OracleUser, StochasticUser
 from tinmen.graphs.runtime import Context, GraphDef, recorded
+
+from tinmen.errors import BeliefEditError
 
 
 class State(TypedDict, total=False):
@@ -31,9 +35,9 @@ class State(TypedDict, total=False):
     long: str
     scene: dict | None
     belief: dict
-    answered: list[list[str]]  # [entity, attribute, value]
-    excluded: list[list[str]]  # values the user said "no" to
+    facts: list[dict]  # every answered fact (agents.t2i.facts.Fact), pinned on each parse
     edited: bool
+    edit_error: str | None  # the last edit was rejected: ask the same question again
     edits: list[str]
     turn: int
     history: list[dict]
@@ -48,23 +52,24 @@ def _belief(state: State) -> BeliefGraph:
 
 
 def parse(state: State, runtime: Runtime[Context]) -> State:
+    """Re-parse the (merged) prompt; answered facts are pinned, user edits re-applied."""
     ctx = runtime.context
-    answered = {(e, a): v for e, a, v in state.get("answered", [])}
-    result = parse_prompt(ctx.models, "parser", state["prompt"], answered)
+    facts = [Fact.model_validate(f) for f in state.get("facts", [])]
+    previous = _belief(state) if state.get("belief") else None
+    result = parse_prompt(ctx.models, "parser", state["prompt"], facts, previous=previous)
     belief = result.belief
     for edit in state.get("edits", []):
         belief = apply_edit(belief, edit)[0]
-    for entity, attribute, value in state.get("excluded", []):
-        slot = belief.slot(entity, attribute)
-        if slot is not None and not slot.pinned:
-            belief = belief.exclude(entity, attribute, value)
-    rec = ctx.recorder
+    rec, turn = ctx.recorder, state.get("turn", 0)
     rec.belief("belief_graph", belief.to_json(), entropy=belief.total_entropy, agent="agent")
     for slot in belief.slots:
         rec.belief(slot.key, slot.best[0], distribution=slot.candidates,
                    source="rule" if slot.pinned else "model", agent="agent")
     for pin in result.pins:
         rec.belief(f"pin:{pin.entity}.{pin.attribute}", pin.value, source="rule", agent="agent")
+    for why in result.failures:  # counted and kept: the graph itself never goes invalid
+        rec.belief(f"parse_failure:{turn}", why, source="model", agent="agent")
+    rec.metric("parse_failures", len(result.failures), turn=turn)
     return {"belief": belief.to_json()}
 
 
@@ -127,51 +132,63 @@ def _simulated_user(state: State, ctx: Context) -> Any:
     return OracleUser(Scene.model_validate(state["scene"]))
 
 
+NO_PREFERENCE_WORDS = frozenset({"", "any", "anything", "whatever", "skip", "no preference",
+                                  "i have no preference", "don't care", "dont care", "either"})
+
+
+def human_value(action: policies.Action, text: str) -> str:
+    """A typed answer as a value: an option (by text or its number), yes/no, "unspecified"
+    for no preference, else the words as typed (a value the agent had not thought of)."""
+    value = text.strip().lower().rstrip(".!")
+    if value in NO_PREFERENCE_WORDS:
+        return UNSPECIFIED
+    if action.kind == "binary":
+        return {"y": "yes", "n": "no"}.get(value, value)
+    options = [o.lower() for o in action.options]
+    if value.isdigit() and 1 <= int(value) <= len(options):
+        return options[int(value) - 1]
+    return value
+
+
 def ask(state: State, runtime: Runtime[Context]) -> State:
     ctx = runtime.context
     action = policies.Action.model_validate(state["action"])
     if ctx.options.get("user", "oracle") == "human":
-        response = interrupt({"kind": "answer", "question": action.question,
-                              "options": list(action.options), "belief": state["belief"]})
-        if is_edit(str(response)):
-            apply_edit(_belief(state), str(response))  # a bad edit fails here, one line
-            ctx.recorder.belief(f"edit:{response}", str(response), source="user_edit",
-                                agent="human")
-            return {"edits": state.get("edits", []) + [str(response)], "edited": True}
-        answer = Answer(text=str(response), value=str(response).strip().lower(), source="human")
+        problem = state.get("edit_error")
+        payload = {"kind": "answer", "question": action.question,
+                   "options": list(action.options), "belief": state["belief"]}
+        response = str(interrupt({**payload, "error": problem} if problem else payload))
+        if is_edit(response):
+            try:
+                apply_edit(_belief(state), response)
+            except BeliefEditError as exc:  # say why and ask again; nothing is lost
+                ctx.recorder.belief(f"edit_rejected:{response}", str(exc), source="user_edit",
+                                    agent="human")
+                return {"edit_error": str(exc), "edited": False}
+            ctx.recorder.belief(f"edit:{response}", response, source="user_edit", agent="human")
+            return {"edits": state.get("edits", []) + [response], "edited": True,
+                    "edit_error": None}
+        answer = Answer(text=response, value=human_value(action, response), source="human")
     else:
         answer = _simulated_user(state, ctx).answer(action)
     ctx.recorder.belief(f"answer:{action.label}", answer.value, source="model",
                         agent=answer.source)
-    return {"edited": False, "history": state.get("history", []) + [
+    return {"edited": False, "edit_error": None, "history": state.get("history", []) + [
         {"question": action.question, "answer": answer.value, "action": state["action"]}]}
 
 
 def update(state: State, runtime: Runtime[Context]) -> State:
-    """Turn the last answer into a fact: pin the slot, merge the fact into the prompt."""
+    """Turn the last answer into a fact (the pure loop's rule) and merge it into the prompt;
+    the next parse pins it."""
     last = state["history"][-1]
-    action, value = policies.Action.model_validate(last["action"]), last["answer"]
-    answered, excluded = list(state.get("answered", [])), list(state.get("excluded", []))
-    prompt, belief = state["prompt"], _belief(state)
-    slot = belief.slot(action.entity, action.attribute) if action.entity else None
-    done = {"turn": state.get("turn", 0) + 1}
-    if slot is None:
+    action = policies.Action.model_validate(last["action"])
+    answer = Answer(text=last["answer"], value=last["answer"], source="agent")
+    fact = fact_from_answer(action, answer, _belief(state))
+    done: State = {"turn": state.get("turn", 0) + 1}
+    if fact is None:
         return done
-    if action.kind == "binary" and value == "no":
-        excluded.append([slot.entity, slot.attribute, action.candidate])
-        left = [v for v, p in belief.exclude(slot.entity, slot.attribute, action.candidate)
-                .slot(slot.entity, slot.attribute).candidates.items() if p > 0]
-        if len(left) != 1:
-            return {**done, "excluded": excluded}
-        value = left[0]
-    elif action.kind == "binary" and value == "yes":
-        value = action.candidate
-    if value in slot.candidates:
-        prompt = merge_fact(prompt, slot.entity, slot.attribute, value)
-    else:  # unspecified: the user does not mind, settle on the current best guess
-        value = slot.best[0]
-    answered.append([slot.entity, slot.attribute, value])
-    return {**done, "answered": answered, "excluded": excluded, "prompt": prompt}
+    return {**done, "facts": state.get("facts", []) + [fact.model_dump(mode="json")],
+            "prompt": merge_fact(state["prompt"], fact)}
 
 
 def generate(state: State, runtime: Runtime[Context]) -> State:
@@ -192,7 +209,9 @@ def route_stop(state: State) -> Literal["select", "generate"]:
     return "generate" if state.get("stop") else "select"
 
 
-def route_answer(state: State) -> Literal["update", "parse"]:
+def route_answer(state: State) -> Literal["update", "parse", "ask"]:
+    if state.get("edit_error"):
+        return "ask"
     return "parse" if state.get("edited") else "update"
 
 
@@ -215,7 +234,7 @@ def build(checkpointer: Any) -> Any:
 
 def initial_state(inputs: dict[str, Any], options: dict[str, Any]) -> State:
     return {"prompt": inputs["short"], "short": inputs["short"], "long": inputs.get("long", ""),
-            "scene": inputs.get("scene"), "answered": [], "excluded": [], "edits": [], "turn": 0,
+            "scene": inputs.get("scene"), "facts": [], "edits": [], "turn": 0,
             "history": [], "turns": [], "image": None}
 
 

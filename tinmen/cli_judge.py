@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
@@ -49,7 +49,7 @@ def _quiet_transformers() -> None:
 
 
 @app.command()
-def run(variant: Annotated[Optional[list[str]], typer.Option(
+def run(variant: Annotated[list[str] | None, typer.Option(
             help="srlm (plain self-rewarding) or scir; repeat for both.")] = None,
         iterations: Annotated[int, typer.Option(help="Self-rewarding iterations.", min=1)] = 3,
         prompts: Annotated[int, typer.Option(help="Prompts per iteration.", min=1)] = 96,
@@ -60,11 +60,11 @@ def run(variant: Annotated[Optional[list[str]], typer.Option(
         seeds: Annotated[int, typer.Option(help="Sessions per variant (different seed "
                                            "models).", min=1)] = 1,
         model: ModelOpt = None,
-        set_: Annotated[Optional[list[str]], typer.Option(
+        set_: Annotated[list[str] | None, typer.Option(
             "--set", help="KEY=VALUE graph option, repeatable (e.g. sft_steps=400).")] = None,
         workers: Annotated[int, typer.Option(help="Sessions in parallel.", min=1)] = 1,
         seed: int = 0,
-        resume: Annotated[Optional[int], typer.Option(help="Finish this study id.")] = None,
+        resume: Annotated[int | None, typer.Option(help="Finish this study id.")] = None,
         db: DbOpt = None, as_json: JsonOpt = False) -> None:
     """Run the loop (one session per variant × seed); print the per-iteration metrics."""
     from tinmen.graphs.judge import GRAPH, study_plan

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
@@ -52,11 +52,11 @@ def _print_cells(rows: list[dict[str, Any]]) -> None:
 
 
 @app.command()
-def study(scenario: Annotated[Optional[list[str]], typer.Option(
+def study(scenario: Annotated[list[str] | None, typer.Option(
               help="film, car (the paper) or market (extension); repeatable. Default: film "
               "and car.")] = None,
           model: ModelOpt = None,
-          temperature: Annotated[Optional[list[float]], typer.Option(
+          temperature: Annotated[list[float] | None, typer.Option(
               help="Sampling temperature of the answer; repeatable. Default 0.2.")] = None,
           reps: Annotated[int, typer.Option(help="Sessions per cell.", min=1)] = 30,
           controls: Annotated[bool, typer.Option(
@@ -66,7 +66,7 @@ def study(scenario: Annotated[Optional[list[str]], typer.Option(
           max_new_tokens: Annotated[int, typer.Option(
               help="Token limit of the free-text answer.", min=1)] = 64,
           seed: int = 0,
-          resume: Annotated[Optional[int], typer.Option(
+          resume: Annotated[int | None, typer.Option(
               help="Finish an interrupted study with this id.")] = None,
           db: DbOpt = None, as_json: JsonOpt = False) -> None:
     """Run the grid; every trial is a session in the store. Prints the cells."""

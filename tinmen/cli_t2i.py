@@ -64,7 +64,10 @@ def save_picture(belief_json: dict[str, Any], name: str) -> Path:
 
 
 def _terminal_answer(payload: dict[str, Any]) -> str | None:
-    out.print(belief_tree(payload["belief"]))
+    if payload.get("error"):
+        out.print(f"[red]{payload['error']}[/] — try again")
+    else:
+        out.print(belief_tree(payload["belief"]))
     options = " / ".join(payload.get("options") or [])
     out.print(f"[bold]{payload['question']}[/] [dim]({options}; or an edit: set E.A=V, "
               "drop E, add E)[/]")

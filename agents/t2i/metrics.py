@@ -1,42 +1,122 @@
-"""How well a belief matches the ground truth: fact coverage and importance-weighted NLL."""
+"""How well a belief matches the ground truth.
+
+* :func:`belief_nll` — the paper's metric (``belief_metrics.negative_log_likelihood``): the
+  importance-weighted negative log-likelihood of the true scene under the belief; each
+  entity's presence, each attribute value and each relation, floored at 1e-10. Our scenes
+  carry no importance scores, so the vocabulary's fixed table weights them (the paper parses
+  the ground truth with the same parser that scores the belief).
+* :func:`fact_coverage` — the share of the true scene's atomic facts that hold in the
+  belief's most likely scene, optionally matching synonyms (e.g. by embedding similarity).
+"""
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from tinmen.agents.t2i.belief import BeliefGraph
-from tinmen.agents.t2i.scenes import Scene
+from tinmen.agents.t2i.scenes import Fact, Scene
+from tinmen.agents.t2i.vocabulary import (
+    ATTRIBUTE_IMPORTANCE,
+    BACKGROUND,
+    ENTITY_IMPORTANCE,
+    INVERSE,
+    POSITIONS,
+    RELATION_IMPORTANCE,
+)
 
-FLOOR = 1e-6  # probability floor so an impossible value costs a finite NLL
-
+FLOOR = 1e-10  # the paper's floor: an impossible truth costs 23 nats, not infinity
 Matcher = Callable[[str, str], bool]
+
+
+def belief_nll(belief: BeliefGraph, scene: Scene, use_importance: bool = True) -> float:
+    """Importance-weighted NLL of the true scene (presence, attributes, relations)."""
+    def cost(p: float, weight: float) -> float:
+        return -math.log(max(p, FLOOR)) * (weight if use_importance else 1.0)
+
+    total = 0.0
+    for truth in scene.entities:
+        weight = ENTITY_IMPORTANCE["background" if truth.name == BACKGROUND else "explicit"]
+        entity = belief.entity(truth.name)
+        total += cost(entity.probability if entity else 0.0, weight)
+        for name, value in truth.attributes.items():
+            attribute = entity.attribute(name) if entity else None
+            p = attribute.candidates.get(value, 0.0) if attribute else 0.0
+            total += cost(p, weight * ATTRIBUTE_IMPORTANCE.get(name, 1.0))
+    for r in scene.relations:
+        total += cost(relation_probability(belief, r.subject, r.predicate, r.object),
+                      RELATION_IMPORTANCE)
+    return total
+
+
+def relation_probability(belief: BeliefGraph, subject: str, predicate: str, obj: str) -> float:
+    """P(subject predicate obj): from a relation slot (either direction), else — for "left
+    of"/"right of" — from the two position distributions, given that they differ."""
+    for r in belief.relations:
+        if (r.subject, r.object) == (subject, obj):
+            return r.candidates.get(predicate, 0.0)
+        if (r.subject, r.object) == (obj, subject) and predicate in INVERSE:
+            return r.candidates.get(INVERSE[predicate], 0.0)
+    a, b = belief.attribute(subject, "position"), belief.attribute(obj, "position")
+    if predicate not in ("left of", "right of") or a is None or b is None:
+        return 0.0
+    if predicate == "right of":
+        a, b = b, a
+    pairs = [(a.candidates.get(x, 0) * b.candidates.get(y, 0), i < j)
+             for i, x in enumerate(POSITIONS) for j, y in enumerate(POSITIONS) if i != j]
+    distinct = sum(w for w, _ in pairs)
+    return sum(w for w, left in pairs if left) / distinct if distinct > 0 else 0.0
+
+
+def _same(truth: Fact, guess: Fact, match: Matcher | None) -> bool:
+    """Equal facts, or facts of one kind whose differing parts are synonyms."""
+    if truth == guess:
+        return True
+    if match is None or len(truth) != len(guess) or truth[0] != guess[0]:
+        return False
+    fixed = {2} if truth[0] == "attr" else set()  # the attribute name must be the same
+    return all(a == b or (i not in fixed and i > 0 and match(a, b))
+               for i, (a, b) in enumerate(zip(truth, guess)))
+
+
+def coverage(truth: Scene, guess: Scene, match: Matcher | None = None) -> float:
+    facts = truth.facts()
+    if not facts:
+        return 1.0
+    guessed = guess.facts()
+    hits = sum(1 for f in facts if f in guessed or any(_same(f, g, match) for g in guessed))
+    return hits / len(facts)
 
 
 def fact_coverage(belief: BeliefGraph, scene: Scene, match: Matcher | None = None) -> float:
     """Share of the scene's atomic facts that hold in the belief's most likely scene.
 
-    ``match(a, b)`` decides whether two values are synonyms (e.g. by embedding similarity);
-    by default values must be equal.
+    ``match(a, b)`` decides whether two names or values are synonyms; by default they must
+    be equal.
     """
-    truth = scene.facts()
-    if not truth:
-        return 1.0
-    guess = belief.most_likely_scene().facts()
-    if match is None:
-        return len(truth & guess) / len(truth)
-    hits = sum(1 for fact in truth if fact in guess or any(
-        len(g) == len(fact) and g[:-1] == fact[:-1] and match(g[-1], fact[-1]) for g in guess))
-    return hits / len(truth)
+    return coverage(scene, belief.most_likely_scene(), match)
 
 
-def belief_nll(belief: BeliefGraph, scene: Scene) -> float:
-    """Importance-weighted NLL of the true attribute values under the belief."""
-    total = 0.0
-    for entity in scene.entities:
-        for attribute, value in entity.attributes.items():
-            slot = belief.slot(entity.name, attribute)
-            p = slot.candidates.get(value, 0.0) if slot else 0.0
-            weight = slot.importance if slot else 1.0
-            total += -weight * math.log(max(p, FLOOR))
-    return total
+def embedding_matcher(embed: Callable[[list[str]], Sequence[Sequence[float]]],
+                      threshold: float = 0.85) -> Matcher:
+    """A synonym matcher from an embedder (e.g. ``lambda t: models.embed("embedder", t)``):
+    two words match when their cosine similarity reaches ``threshold``. Vectors are cached."""
+    cache: dict[str, Sequence[float]] = {}
+
+    def vector(text: str) -> Sequence[float]:
+        if text not in cache:
+            cache[text] = embed([text])[0]
+        return cache[text]
+
+    def match(a: str, b: str) -> bool:
+        va, vb = vector(a), vector(b)
+        dot = sum(x * y for x, y in zip(va, vb))
+        norm = math.sqrt(sum(x * x for x in va) * sum(y * y for y in vb))
+        return norm > 0 and dot / norm >= threshold
+
+    return match
+
+
+def questions_to_reach(curve: Sequence[float], target: float) -> int | None:
+    """The first turn (= questions asked) at which coverage reaches ``target``."""
+    return next((turn for turn, value in enumerate(curve) if value >= target - 1e-12), None)

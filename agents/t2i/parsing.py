@@ -1,95 +1,360 @@
-"""Prompt → belief graph through the pool, with answered slots pinned.
+"""Prompt → belief graph through ``models`` (role "parser"), with answered slots pinned.
 
-Small models cannot be trusted to write probabilities (DESIGN.md), so entity names come
-from the prompt's words found in the vocabulary, and every unpinned slot's distribution is
-the model's own normalised score of each allowed value (``models.choose``). Values the
-prompt states next to their entity ("a red circle") are pinned by rule.
+Small models cannot be trusted to write names or probabilities (DESIGN.md), so:
+
+* entities are vocabulary words found in the prompt, plus what the model proposes in JSON
+  decoded under a bounded schema — kept only when the name is a span of the prompt (or, for
+  implicit entities, a vocabulary word);
+* a value the prompt states in the same clause as its entity is pinned by rule; other slots
+  get the model's own normalised scores of each allowed value (``models.choose``);
+* every answered fact is re-applied after each re-parse ("pins"), so the parser cannot forget
+  what the user said; an entity it dropped is restored;
+* a proposal that is not valid JSON is counted and ignored; a graph that would not validate
+  is never returned: the previous graph (or the rule-only one) is.
 """
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass, field
+import json
+from collections.abc import Iterable, Mapping
+from typing import Any
 
-from tinmen.agents.t2i.belief import BeliefGraph, Entity, Slot
-from tinmen.agents.t2i.scenes import BACKGROUND, BACKGROUNDS, SHAPES, VOCABULARY
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from tinmen.agents.t2i import prompts, rules
+from tinmen.agents.t2i.belief import PRESENT, Attribute, BeliefGraph, Entity, Relation
+from tinmen.agents.t2i.facts import RELATION, UNSPECIFIED, Fact, as_facts
+from tinmen.agents.t2i.vocabulary import (
+    ATTRIBUTE_IMPORTANCE,
+    BACKGROUND,
+    ENTITY_IMPORTANCE,
+    OBJECTS,
+    POSITIONS,
+    RELATION_IMPORTANCE,
+    RELATIONS,
+    SCENERY,
+    SHAPES,
+    STYLE_ENTITY,
+    VOCABULARY,
+    attributes_for,
+)
 
-IMPORTANCE = {"color": 1.0, "position": 0.8, "size": 0.6}
-BACKGROUND_IMPORTANCE = 0.5
+from tinmen.errors import BeliefEditError
+
+MAX_ENTITIES, MAX_ATTRIBUTES, MAX_NAME, MAX_VALUE = 4, 3, 24, 16
+MAX_OPEN_RELATIONS = 3
+PROPOSAL_TOKENS = 192
 
 
-@dataclass
-class Pin:
+class Pin(BaseModel):
+    """One slot fixed after a parse: stated in the prompt (rule) or answered by the user."""
+
+    model_config = ConfigDict(frozen=True)
     entity: str
     attribute: str
     value: str
-    source: str  # "rule" (stated in the prompt) or "answer" (the user said so)
+    source: str  # "rule" or "answer"
+    restored: bool = False  # the parser had dropped the entity or slot; the pin put it back
 
 
-@dataclass
-class ParseResult:
+class ParseResult(BaseModel):
+    model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True)
     belief: BeliefGraph
-    pins: list[Pin] = field(default_factory=list)
+    pins: list[Pin] = Field(default_factory=list)
+    failures: list[str] = Field(default_factory=list)  # invalid proposals, invalid graphs
+    rejected: list[str] = Field(default_factory=list)  # proposed items that failed checks
+    fell_back: bool = False
 
 
-def stated_values(prompt: str, entity: str) -> dict[str, str]:
-    """Attribute values the prompt states in the same clause as ``entity``."""
-    found: dict[str, str] = {}
-    for clause in re.split(r"[,;.]| and ", prompt.lower()):
-        words = re.findall(r"[a-z]+", clause)
-        if entity not in words:
-            continue
-        for attribute, values in VOCABULARY.items():
-            for value in values:
-                if value in words:
-                    found[attribute] = value
-    return found
+# --------------------------------------------------------------------------- proposal
+class ProposedAttribute(BaseModel):
+    name: str
+    value: str
 
 
-def stated_background(prompt: str) -> str | None:
-    match = re.search(r"(\w+) background", prompt.lower())
-    return match.group(1) if match and match.group(1) in BACKGROUNDS else None
+class ProposedEntity(BaseModel):
+    name: str
+    type: str = "explicit"
+    attributes: list[ProposedAttribute] = Field(default_factory=list)
 
 
-def slot_question(prompt: str, entity: str, attribute: str) -> list[dict[str, str]]:
-    subject = "the background" if entity == BACKGROUND else f"the {entity}"
-    return [{"role": "user", "content": f"Image description: {prompt}\n"
-             f"What {attribute} is {subject}? Answer with one word."}]
+class Proposal(BaseModel):
+    entities: list[ProposedEntity] = Field(default_factory=list)
 
 
-def parse_prompt(models, role: str, prompt: str,
-                 answered: dict[tuple[str, str], str] | None = None) -> ParseResult:
-    """Parse ``prompt`` into a belief graph; ``answered`` slots are pinned, never re-guessed."""
-    answered = dict(answered or {})
-    words = re.findall(r"[a-z]+", prompt.lower())
-    names = [s for s in SHAPES if s in words]
-    entities = [Entity(name=n, kind="explicit", importance=1.0) for n in names]
-    entities.append(Entity(name=BACKGROUND, kind="background", importance=BACKGROUND_IMPORTANCE))
-    slots, pins = [], []
-    plan = [(n, a, vals, IMPORTANCE[a]) for n in names for a, vals in VOCABULARY.items()]
-    plan.append((BACKGROUND, "color", BACKGROUNDS, BACKGROUND_IMPORTANCE))
-    for entity, attribute, values, importance in plan:
-        stated = (stated_background(prompt) if entity == BACKGROUND
-                  else stated_values(prompt, entity).get(attribute))
-        value = answered.get((entity, attribute)) or stated
-        if value in values:
-            source = "answer" if (entity, attribute) in answered else "rule"
-            pins.append(Pin(entity, attribute, value, source))
-            dist = {v: float(v == value) for v in values}
+def proposal_schema() -> dict[str, Any]:
+    """Bounded JSON schema for the parser's proposal (every array and string has a cap)."""
+    attribute = {"type": "object", "additionalProperties": False, "required": ["name", "value"],
+                 "properties": {"name": {"enum": list(VOCABULARY)},
+                                "value": {"type": "string", "minLength": 1,
+                                          "maxLength": MAX_VALUE}}}
+    entity = {"type": "object", "additionalProperties": False,
+              "required": ["name", "type", "attributes"],
+              "properties": {"name": {"type": "string", "minLength": 1, "maxLength": MAX_NAME},
+                             "type": {"enum": ["explicit", "implicit", "background"]},
+                             "attributes": {"type": "array", "items": attribute,
+                                            "maxItems": MAX_ATTRIBUTES}}}
+    return {"title": "t2i_belief_proposal", "type": "object", "additionalProperties": False,
+            "required": ["entities"],
+            "properties": {"entities": {"type": "array", "items": entity,
+                                        "maxItems": MAX_ENTITIES}}}
+
+
+def propose(models: Any, role: str, prompt: str) -> tuple[Proposal | None, str | None]:
+    """The model's JSON proposal, or (None, why) when it is not valid."""
+    gen = models.generate(role, prompts.parse_prompt(prompt), max_new_tokens=PROPOSAL_TOKENS,
+                          json_schema=proposal_schema())
+    try:
+        return Proposal.model_validate(json.loads(gen.text)), None
+    except json.JSONDecodeError as exc:
+        return None, f"parser proposal is not JSON ({exc.msg}): {gen.text[:60]!r}"
+    except ValidationError as exc:
+        return None, f"parser proposal does not fit the schema: {exc.errors()[0]['msg']}"
+
+
+def checked_entities(proposal: Proposal, prompt: str) -> tuple[dict[str, str], list[str]]:
+    """Proposed entity names that can be checked (name → kind), and why others were not."""
+    kept, rejected = {}, []
+    for item in proposal.entities:
+        name = " ".join(rules.singular(w) for w in rules.words(item.name))
+        if rules.is_span(name, prompt):
+            kept[name] = "explicit"
+        elif item.type in ("implicit", "background") and name in OBJECTS + SCENERY:
+            kept[name] = "implicit"
         else:
-            choice = models.choose(role, slot_question(prompt, entity, attribute),
-                                   [f" {v}" for v in values])
-            dist = dict(zip(values, choice.probs))
-        slots.append(Slot(entity=entity, attribute=attribute, candidates=dist,
-                          importance=importance, pinned=value in values))
-    return ParseResult(BeliefGraph(prompt=prompt, entities=tuple(entities), slots=tuple(slots)),
-                       pins)
+            rejected.append(f"entity '{item.name}' is neither in the prompt nor a known "
+                            "implicit entity")
+    return kept, rejected
 
 
-def merge_fact(prompt: str, entity: str, attribute: str, value: str) -> str:
-    """Add an answered fact to the prompt text (the paper merges answers into the prompt)."""
-    if entity == BACKGROUND:
-        return f"{prompt}, on a {value} background"
-    if attribute == "position":
-        return f"{prompt}, the {entity} is on the {value}"
-    return f"{prompt}, the {entity} is {value}"
+def checked_values(proposal: Proposal, prompt: str, names: list[str]
+                   ) -> tuple[dict[tuple[str, str], str], list[str]]:
+    """Proposed values stated in the same clause as their entity (spans of the prompt)."""
+    kept, rejected = {}, []
+    for item in proposal.entities:
+        name = " ".join(rules.singular(w) for w in rules.words(item.name))
+        for a in item.attributes:
+            value = " ".join(rules.words(a.value))
+            same_clause = any(rules.head(name) in rules.words(c) and rules.is_span(value, c)
+                              for c in rules.clauses(prompt))
+            if name in names and a.name in attributes_for(name) and value and same_clause:
+                kept[(name, a.name)] = value
+            elif name in names:
+                rejected.append(f"value '{a.value}' for {name}.{a.name} is not stated beside "
+                                f"the {name}")
+    return kept, rejected
+
+
+# --------------------------------------------------------------------------- building
+def entity_plan(prompt: str, proposed: Mapping[str, str]) -> list[tuple[str, str]]:
+    """(name, kind) of every entity: prompt words, checked proposals, the background."""
+    plan = [(n, "explicit") for n in rules.vocabulary_entities(prompt)]
+    plan += [(n, k) for n, k in proposed.items() if n not in dict(plan)]
+    if any(n not in SHAPES for n, _ in plan):
+        plan.append((STYLE_ENTITY, "background"))
+    return plan[:MAX_ENTITIES + 2] + [(BACKGROUND, "background")]
+
+
+def slot_distribution(models: Any, role: str, prompt: str, entity: str, attribute: str,
+                      values: tuple[str, ...], excluded: set[str]) -> dict[str, float]:
+    """The model's scores of the allowed values, normalised, with stated exclusions at 0."""
+    choice = models.choose(role, prompts.slot_prompt(prompt, entity, attribute),
+                           [f" {v}" for v in values])
+    dist = {v: (0.0 if v in excluded else p) for v, p in zip(values, choice.probs)}
+    total = sum(dist.values())
+    return {v: p / total for v, p in dist.items()} if total > 0 else dict(
+        zip(values, choice.probs))
+
+
+def build_entity(models: Any, role: str, prompt: str, name: str, kind: str,
+                 proposed: Mapping[tuple[str, str], str]) -> tuple[Entity, list[Pin]]:
+    said = rules.stated(prompt, name)
+    attributes, pins = [], []
+    for attribute, values in attributes_for(name).items():
+        value = said.values.get(attribute) or proposed.get((name, attribute))
+        if value:
+            candidates = {v: 0.0 for v in values} | {value: 1.0}
+            pins.append(Pin(entity=name, attribute=attribute, value=value, source="rule"))
+        else:
+            candidates = slot_distribution(models, role, prompt, name, attribute, values,
+                                           said.excluded.get(attribute, set()))
+        attributes.append(Attribute(name=attribute, candidates=candidates,
+                                    importance=ATTRIBUTE_IMPORTANCE.get(attribute, 1.0),
+                                    pinned=bool(value), source="rule" if value else "model"))
+    probability = 1.0
+    if said.present is False:
+        probability = 0.0
+    elif kind == "implicit" and said.present is None:
+        choice = models.choose(role, prompts.presence_prompt(prompt, name), [" yes", " no"])
+        probability = choice.probs[0]
+    return Entity(name=name, kind=kind, probability=probability, attributes=tuple(attributes),
+                  importance=ENTITY_IMPORTANCE[kind], pinned=said.present is not None,
+                  source="rule" if said.present is not None else "model"), pins
+
+
+def build_relations(models: Any, role: str, prompt: str,
+                    entities: list[Entity]) -> list[Relation]:
+    """Stated relations (pinned) and, between everyday objects, open ones the model scores."""
+    names = [e.name for e in entities]
+    out: dict[tuple[str, str], Relation] = {}
+    for subj, pred, obj, negated in rules.stated_relations(prompt, names):
+        if not negated:
+            out[(subj, obj)] = Relation(subject=subj, object=obj, candidates={
+                v: float(v == pred) for v in RELATIONS}, pinned=True, source="rule")
+    objects = [e.name for e in entities if e.name in OBJECTS and e.kind == "explicit"]
+    pairs = [(a, b) for i, a in enumerate(objects) for b in objects[i + 1:]]
+    for a, b in pairs[:MAX_OPEN_RELATIONS]:
+        if (a, b) in out or (b, a) in out:
+            continue
+        choice = models.choose(role, prompts.relation_prompt(prompt, a, b),
+                               [f" {v}" for v in RELATIONS])
+        out[(a, b)] = Relation(subject=a, object=b, candidates=dict(zip(RELATIONS,
+                                                                        choice.probs)),
+                               importance=RELATION_IMPORTANCE)
+    return list(out.values())
+
+
+def build_graph(models: Any, role: str, prompt: str, proposal: Proposal | None
+                ) -> tuple[BeliefGraph, list[Pin], list[str]]:
+    proposed_entities, rejected = checked_entities(proposal, prompt) if proposal else ({}, [])
+    plan = entity_plan(prompt, proposed_entities)
+    values, rejected_values = checked_values(proposal, prompt, [n for n, _ in plan]) \
+        if proposal else ({}, [])
+    entities, pins = [], []
+    for name, kind in plan:
+        entity, found = build_entity(models, role, prompt, name, kind, values)
+        entities.append(entity)
+        pins += found
+    relations = build_relations(models, role, prompt, entities)
+    return (BeliefGraph(prompt=prompt, entities=tuple(entities), relations=tuple(relations)),
+            pins, rejected + rejected_values)
+
+
+# --------------------------------------------------------------------------- pins
+def uniform_entity(name: str, source: str = "answer") -> Entity:
+    """An entity the parser dropped but the user spoke about: every slot uniform."""
+    kind = "background" if name in (BACKGROUND, STYLE_ENTITY) else "explicit"
+    attributes = tuple(Attribute(name=a, candidates={v: 1 / len(vals) for v in vals},
+                                 importance=ATTRIBUTE_IMPORTANCE.get(a, 1.0))
+                       for a, vals in attributes_for(name).items())
+    return Entity(name=name, kind=kind, importance=ENTITY_IMPORTANCE[kind],
+                  attributes=attributes, source=source)  # type: ignore[arg-type]
+
+
+def apply_fact(belief: BeliefGraph, fact: Fact, source: str = "answer"
+               ) -> tuple[BeliefGraph, Pin | None]:
+    """Re-apply one answered fact; restores an entity or slot the parser forgot."""
+    if fact.value == UNSPECIFIED:
+        return _no_preference(belief, fact), Pin(entity=fact.entity, attribute=fact.attribute,
+                                                 value=UNSPECIFIED, source=source)
+    restored = False
+    if belief.entity(fact.entity) is None:
+        if fact.attribute == PRESENT and (fact.value == "no") != fact.negated:
+            return belief, None  # absent and not in the graph: nothing to pin
+        belief, restored = belief.with_entity(uniform_entity(fact.entity, source)), True
+    if fact.attribute == PRESENT:
+        present = (fact.value == "yes") != fact.negated
+        belief = belief.set_presence(fact.entity, present, source=source)  # type: ignore
+    elif fact.attribute == RELATION:
+        belief, restored = _apply_relation(belief, fact, source), restored
+    else:
+        if belief.attribute(fact.entity, fact.attribute) is None:
+            values = VOCABULARY.get(fact.attribute, (fact.value,))
+            belief = belief.with_attribute(fact.entity, Attribute(
+                name=fact.attribute, candidates={v: 1 / len(values) for v in values},
+                importance=ATTRIBUTE_IMPORTANCE.get(fact.attribute, 1.0)))
+            restored = True
+        slot = belief.attribute(fact.entity, fact.attribute)
+        if fact.negated:
+            if slot is None or fact.value not in slot.candidates:
+                return belief, None
+            belief = belief.exclude(fact.entity, fact.attribute, fact.value, source=source)
+        else:
+            belief = belief.pin(fact.entity, fact.attribute, fact.value, source=source)
+    return belief, Pin(entity=fact.entity, attribute=fact.attribute,
+                       value=("not " if fact.negated else "") + fact.value, source=source,
+                       restored=restored)
+
+
+def _no_preference(belief: BeliefGraph, fact: Fact) -> BeliefGraph:
+    """The user does not mind: importance 0, so it is never asked again; nothing asserted."""
+    entity = belief.entity(fact.entity)
+    if entity is None:
+        return belief
+    if fact.attribute == RELATION:
+        relation = belief.relation(fact.entity, fact.related)
+        return belief.with_relation(relation.model_copy(update={"importance": 0.0})) \
+            if relation else belief
+    attribute = entity.attribute(fact.attribute)
+    if fact.attribute == PRESENT or attribute is None:
+        return belief.update_entity(entity.name, importance=0.0)
+    return belief.with_attribute(fact.entity, attribute.model_copy(update={"importance": 0.0}))
+
+
+def _apply_relation(belief: BeliefGraph, fact: Fact, source: str) -> BeliefGraph:
+    if belief.entity(fact.related) is None:
+        belief = belief.with_entity(uniform_entity(fact.related, source))
+    if fact.negated:
+        relation = belief.relation(fact.entity, fact.related)
+        if relation is None or fact.value not in relation.candidates:
+            return belief
+        return belief.exclude_relation(fact.entity, fact.related, fact.value, source=source)
+    return belief.pin_relation(fact.entity, fact.related, fact.value, source=source)
+
+
+def exclusive_positions(belief: BeliefGraph) -> BeliefGraph:
+    """Shapes stand at distinct positions: a position another shape holds is ruled out."""
+    shapes = [e.name for e in belief.entities if e.name in SHAPES and e.probability > 0.5]
+    if not 1 < len(shapes) <= len(POSITIONS):
+        return belief
+    for _ in range(len(shapes)):  # a newly settled shape can settle the next one
+        before = belief
+        for name in shapes:
+            slot = belief.attribute(name, "position")
+            if slot is None or slot.pinned:
+                continue
+            taken = {other.best[0] for o in shapes if o != name
+                     for other in [belief.attribute(o, "position")] if other and other.pinned}
+            if not [v for v, p in slot.candidates.items() if p > 0 and v not in taken]:
+                continue  # contradiction: keep the model's view
+            for value in sorted(taken):
+                if belief.attribute(name, "position").candidates.get(value, 0) > 0:  # type: ignore
+                    belief = belief.exclude(name, "position", value, source="rule")
+        if belief == before:
+            break
+    return belief
+
+
+# --------------------------------------------------------------------------- entry point
+def parse_prompt(models: Any, role: str, prompt: str,
+                 answered: Mapping[tuple[str, str], str] | Iterable[Fact] | None = None,
+                 previous: BeliefGraph | None = None, propose_json: bool = True
+                 ) -> ParseResult:
+    """Parse ``prompt`` into a belief graph; ``answered`` facts are pinned, never re-guessed.
+
+    Returns the pins (stated by rule, or answered) so the caller can log each one, and the
+    failures (invalid proposals or graphs) so it can count them.
+    """
+    facts = as_facts(answered)
+    failures: list[str] = []
+    proposal = None
+    if propose_json:
+        proposal, why = propose(models, role, prompt)
+        failures += [why] if why else []
+    try:
+        belief, pins, rejected = build_graph(models, role, prompt, proposal)
+        for fact in facts:
+            belief, pin = apply_fact(belief, fact)
+            pins += [pin] if pin else []
+        belief = exclusive_positions(belief)
+    except (BeliefEditError, ValidationError) as exc:
+        why = str(exc) if isinstance(exc, BeliefEditError) else \
+            f"{'.'.join(map(str, exc.errors()[0]['loc']))}: {exc.errors()[0]['msg']}"
+        kept = "kept the previous graph" if previous else "fell back to an empty graph"
+        failures.append(f"parsed graph is invalid ({why}); {kept}")
+        fallback = previous or BeliefGraph(prompt=prompt, entities=(uniform_entity(
+            BACKGROUND, "prior"),))
+        return ParseResult(belief=fallback, failures=failures, fell_back=True)
+    return ParseResult(belief=belief, pins=pins, failures=failures, rejected=rejected)
+
+
+from tinmen.agents.t2i.facts import merge_fact  # noqa: E402,F401  (re-exported for graphs)

@@ -1,11 +1,19 @@
-"""A picture of a belief graph (PNG or SVG): entities, their slots with the top candidate
-probabilities, and pinned slots in green — for people who would rather look than read."""
+"""A picture of a belief graph (PNG or SVG): entities with their probability of appearing,
+their attribute slots with the top candidates and probabilities (pinned slots in green),
+and relations as labelled edges — for people who would rather look than read."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 from tinmen.agents.t2i.belief import BeliefGraph
+
+ENTITY, OPEN, PINNED = "#9ecae1", "#fdd0a2", "#a1d99b"
+
+
+def _top(candidates: dict[str, float], k: int = 2) -> str:
+    ranked = sorted(candidates.items(), key=lambda kv: -kv[1])[:k]
+    return "\n".join(f"{v} {p:.2f}" for v, p in ranked if p > 0)
 
 
 def draw_belief(belief: BeliefGraph, path: str | Path) -> Path:
@@ -16,23 +24,22 @@ def draw_belief(belief: BeliefGraph, path: str | Path) -> Path:
     import matplotlib.pyplot as plt
     import networkx as nx
 
-    g = nx.DiGraph()
-    labels, colors = {}, {}
-    for entity in belief.entities:
-        g.add_node(entity.name)
-        labels[entity.name] = f"{entity.name}\np={entity.probability:.2f}"
-        colors[entity.name] = "#9ecae1"
-        for slot in belief.slots_of(entity.name):
-            top = sorted(slot.candidates.items(), key=lambda kv: -kv[1])[:2]
-            node = slot.key
-            g.add_edge(entity.name, node)
-            labels[node] = slot.attribute + "\n" + "\n".join(f"{v} {p:.2f}" for v, p in top
-                                                            if p > 0)
-            colors[node] = "#a1d99b" if slot.pinned else "#fdd0a2"
-    pos = nx.spring_layout(g, seed=0, k=1.2)
+    g = belief.to_networkx()
+    labels, colors = {}, []
+    for node, data in g.nodes(data=True):
+        if data["role"] == "entity":
+            labels[node] = f"{node}\n{data['kind']} p={data['probability']:.2f}"
+            colors.append(ENTITY)
+        else:
+            labels[node] = node.split(".", 1)[1] + "\n" + _top(data["candidates"])
+            colors.append(PINNED if data["pinned"] else OPEN)
+    pos = nx.spring_layout(g.to_undirected(), seed=0, k=1.2)
     fig, ax = plt.subplots(figsize=(8, 6))
     nx.draw_networkx(g, pos, ax=ax, labels=labels, node_size=2200, font_size=7,
-                     node_color=[colors[n] for n in g.nodes], arrows=False)
+                     node_color=colors, arrows=False)
+    relation_labels = {(u, v): _top(d["candidates"], 1) for u, v, d in g.edges(data=True)
+                       if d["role"] == "relation"}
+    nx.draw_networkx_edge_labels(g, pos, edge_labels=relation_labels, ax=ax, font_size=7)
     ax.set_title(f"belief: {belief.prompt[:80]}  (entropy {belief.total_entropy:.2f} nats)",
                  fontsize=9)
     ax.axis("off")

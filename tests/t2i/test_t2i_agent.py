@@ -105,12 +105,20 @@ def test_terminal_session_with_edits(capsys, monkeypatch, db_url):
     assert json.loads(_json(capsys, ["replay", sid, "--db", db_url]))["identical"]
 
 
-def test_bad_edit_in_the_terminal_is_one_line(capsys, monkeypatch, db_url):
-    monkeypatch.setattr("sys.stdin", io.StringIO("set circle.colour=red\n"))
-    code = main(["t2i", "run", "--prompt", "a circle", "--db", db_url,
+def test_bad_edit_in_the_terminal_is_re_asked_and_logged(capsys, monkeypatch, db_url):
+    monkeypatch.setattr("sys.stdin", io.StringIO("set circle.colour=red\nred\n"))
+    code = main(["t2i", "run", "--prompt", "a circle", "--db", db_url, "--max-turns", "1",
                  "-m", "parser=scripted:t2i", "-m", "questioner=scripted:t2i"])
-    err = capsys.readouterr().err
-    assert code == 2 and "no slot circle.colour" in err and "Traceback" not in err
+    captured = capsys.readouterr()
+    assert code == 0 and "Traceback" not in captured.err
+    assert "no slot circle.colour" in captured.out and "try again" in captured.out
+    assert "final prompt: a red circle" in captured.out
+    sid = json.loads(_json(capsys, ["sessions", "--db", db_url]))[0]["id"]
+    detail = json.loads(_json(capsys, ["show", sid, "--db", db_url]))
+    rejected = [b for s in detail["steps"] for b in s["beliefs"]
+                if b["subject"].startswith("edit_rejected:")]
+    assert rejected and "no slot circle.colour" in rejected[0]["value"]
+    assert json.loads(_json(capsys, ["replay", sid, "--db", db_url]))["identical"]
 
 
 def test_eval_json_shape(capsys, db_url):
