@@ -17,8 +17,10 @@ app = typer.Typer(help="The proactive clarifying text-to-image agent (Hahn et al
                   "t2i (default shapes-renderer), scorer (optional image-text scorer).",
                   no_args_is_help=True)
 
-PolicyOpt = Annotated[str, typer.Option(help="attribute | binary | random | belief-llm | "
-                                        "llm-only")]
+PolicyOpt = Annotated[str, typer.Option(
+    help="attribute (open question on the most uncertain important slot) | binary (yes/no on "
+    "one candidate) | random / random-binary (baselines: a random slot, open or yes/no) | "
+    "belief-llm (the LLM words the graph's question) | llm-only (no graph)")]
 TurnsOpt = Annotated[int, typer.Option("--max-turns", min=0, max=50,
                                        help="Question budget.")]
 
