@@ -20,7 +20,7 @@ from tinmen.agents.t2i.belief import BeliefGraph
 from tinmen.agents.t2i.edits import apply_edit, is_edit
 from tinmen.agents.t2i.facts import UNSPECIFIED, Fact, merge_fact
 from tinmen.agents.t2i.loop import fact_from_answer
-from tinmen.agents.t2i.metrics import belief_nll, fact_coverage
+from tinmen.agents.t2i.metrics import belief_nll, embedding_matcher, fact_coverage
 from tinmen.agents.t2i.parsing import parse_prompt
 from tinmen.agents.t2i.scenes import Scene
 from tinmen.agents.t2i.users import Answer, LLMUser, OracleUser, StochasticUser
@@ -74,13 +74,18 @@ def parse(state: State, runtime: Runtime[Context]) -> State:
 
 
 def evaluate(state: State, runtime: Runtime[Context]) -> State:
+    """Fact coverage and belief NLL against the item's scene; with an ``embedder`` bound,
+    names and values match their synonyms (cosine ≥ 0.85, each embedding call recorded)."""
     if not state.get("scene"):
         return {}
+    ctx = runtime.context
     belief, scene = _belief(state), Scene.model_validate(state["scene"])
-    row = {"turn": state.get("turn", 0), "fact_coverage": fact_coverage(belief, scene),
+    match = embedding_matcher(lambda texts: ctx.models.embed("embedder", texts)) \
+        if "embedder" in ctx.models.bindings else None
+    row = {"turn": state.get("turn", 0), "fact_coverage": fact_coverage(belief, scene, match),
            "belief_nll": belief_nll(belief, scene), "questions": len(state.get("history", []))}
     for name in ("fact_coverage", "belief_nll"):
-        runtime.context.recorder.metric(name, row[name], turn=row["turn"])
+        ctx.recorder.metric(name, row[name], turn=row["turn"])
     return {"turns": state.get("turns", []) + [row]}
 
 
@@ -247,6 +252,6 @@ def output(state: dict[str, Any]) -> dict[str, Any]:
 
 
 ROLES = {"parser": "smollm2", "questioner": "smollm2", "user": "", "t2i": "shapes-renderer",
-         "scorer": ""}
+         "scorer": "", "embedder": ""}
 GRAPH = GraphDef(name="t2i", build=build, roles=ROLES, initial_state=initial_state,
                  output=output, description="proactive clarifying text-to-image agent")

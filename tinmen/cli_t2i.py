@@ -14,7 +14,8 @@ from tinmen.errors import ConfigError
 
 app = typer.Typer(help="The proactive clarifying text-to-image agent (Hahn et al., 2025). "
                   "Roles: parser, questioner (default smollm2), user (for --user llm), "
-                  "t2i (default shapes-renderer), scorer (optional image-text scorer).",
+                  "t2i (default shapes-renderer), scorer (optional image-text scorer), embedder "
+                  "(optional: -m embedder=minilm matches synonyms in fact coverage).",
                   no_args_is_help=True)
 
 PolicyOpt = Annotated[str, typer.Option(

@@ -134,3 +134,19 @@ def test_eval_json_shape(capsys, db_url):
 def _json(capsys, args):
     assert main(args + ["--json"]) == 0
     return capsys.readouterr().out
+
+
+@pytest.mark.slow
+def test_embedder_matches_synonyms_in_coverage(store):
+    """The scene says "couch", the prompt "sofa": only the embedder (packaged MiniLM, every
+    call recorded) counts the entity as covered, and the session still replays exactly."""
+    item = {"id": "syn", "short": "a red sofa", "long": "", "scene": {"entities": [
+        {"name": "couch", "attributes": {"color": "red"}}]}}
+    pool, cover = ModelPool(), {}
+    for name, extra in (("plain", {}), ("embedder", {"embedder": resolve_spec("minilm")})):
+        result = run_session(store, GRAPH, item, {**SCRIPTED, **extra}, pool=pool,
+                             options={"policy": "attribute", "max_turns": 0})
+        cover[name] = result.output["turns"][0]["fact_coverage"]
+    assert cover["embedder"] > cover["plain"]
+    report = replay_session(store, result.session_id)
+    assert report.identical, report.differences
