@@ -55,15 +55,11 @@ def _check_distribution(where: str, candidates: Mapping[str, float]) -> None:
         raise BeliefEditError(f"{where}: candidates sum to {total:.4f}, not 1; normalise them")
 
 
-class Attribute(BaseModel):
-    """One attribute of an entity; its distribution is checked by the entity holding it."""
+class Distribution:
+    """Entropy and most likely value of a ``candidates`` mapping (attributes, relations,
+    slots)."""
 
-    model_config = ConfigDict(frozen=True, revalidate_instances="always", extra="forbid")
-    name: str = Field(min_length=1)
-    candidates: dict[str, Probability]
-    importance: Probability = 1.0
-    pinned: bool = False
-    source: Source = "model"
+    candidates: dict[str, float]
 
     @property
     def entropy(self) -> float:
@@ -73,6 +69,18 @@ class Attribute(BaseModel):
     def best(self) -> tuple[str, float]:
         value = max(self.candidates, key=lambda v: self.candidates[v])
         return value, self.candidates[value]
+
+
+class Attribute(Distribution, BaseModel):
+    """One attribute of an entity; its distribution is checked by the entity holding it."""
+
+    model_config = ConfigDict(frozen=True, revalidate_instances="always", extra="forbid")
+    name: str = Field(min_length=1)
+    candidates: dict[str, Probability]
+    importance: Probability = 1.0
+    pinned: bool = False
+    source: Source = "model"
+
 
 
 class Entity(BaseModel):
@@ -98,7 +106,7 @@ class Entity(BaseModel):
         return next((a for a in self.attributes if a.name == name), None)
 
 
-class Relation(BaseModel):
+class Relation(Distribution, BaseModel):
     """How ``subject`` stands to ``object``: a distribution over predicates ("left of")."""
 
     model_config = ConfigDict(frozen=True, revalidate_instances="always", extra="forbid")
@@ -120,17 +128,9 @@ class Relation(BaseModel):
     def key(self) -> str:
         return f"{self.subject}|{self.object}"
 
-    @property
-    def entropy(self) -> float:
-        return entropy(self.candidates.values())
-
-    @property
-    def best(self) -> tuple[str, float]:
-        value = max(self.candidates, key=lambda v: self.candidates[v])
-        return value, self.candidates[value]
 
 
-class Slot(BaseModel):
+class Slot(Distribution, BaseModel):
     """A read-only view of one entity attribute, flattened for policies and logging."""
 
     model_config = ConfigDict(frozen=True)
@@ -146,14 +146,6 @@ class Slot(BaseModel):
     def key(self) -> str:
         return f"{self.entity}.{self.attribute}"
 
-    @property
-    def entropy(self) -> float:
-        return entropy(self.candidates.values())
-
-    @property
-    def best(self) -> tuple[str, float]:
-        value = max(self.candidates, key=lambda v: self.candidates[v])
-        return value, self.candidates[value]
 
 
 class BeliefGraph(BaseModel):

@@ -10,12 +10,14 @@ attribute so that the same table weights the ground truth in the NLL metric.
 from __future__ import annotations
 
 # --- the shapes world (shared with the renderer and the benchmark; do not reorder) -------
-COLORS: tuple[str, ...] = ("red", "green", "blue", "yellow", "purple", "orange", "white",
-                           "black")
-SHAPES: tuple[str, ...] = ("circle", "square", "triangle", "star", "diamond")
-SIZES: tuple[str, ...] = ("small", "large")
-POSITIONS: tuple[str, ...] = ("left", "center", "right")
-BACKGROUNDS: tuple[str, ...] = ("white", "gray", "black")
+from tinmen.models.shapes.world import (  # the one vocabulary of the shapes world
+    BACKGROUNDS,
+    COLORS,
+    POSITIONS,
+    SHAPES,
+    SIZES,
+)
+
 BACKGROUND = "background"  # the entity that holds the background colour
 
 # --- everything else ------------------------------------------------------------------

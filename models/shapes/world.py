@@ -16,7 +16,7 @@ from typing import Any
 from PIL import Image, ImageDraw, ImageFont
 from pydantic import BaseModel, ConfigDict, Field
 
-# Vocabulary shared with agents/t2i/vocabulary.py and the benchmark; do not reorder.
+# The one shapes-world vocabulary: agents/t2i/vocabulary.py and the benchmark import it.
 COLORS: tuple[str, ...] = ("red", "green", "blue", "yellow", "purple", "orange", "white",
                            "black")
 SHAPES: tuple[str, ...] = ("circle", "square", "triangle", "star", "diamond")
