@@ -73,20 +73,42 @@ def parse(state: State, runtime: Runtime[Context]) -> State:
     return {"belief": belief.to_json()}
 
 
+def _picture(ctx: Context, state: State) -> tuple[str, float | None]:
+    """Draw the belief's most likely scene with the ``t2i`` model (stored as an artifact);
+    with a ``scorer`` bound, its alignment with the item's description (ground truth)."""
+    image = ctx.models.generate_image("t2i", _belief(state).to_prompt())
+    sha = image.info.get("sha256")
+    turn = state.get("turn", 0)
+    ctx.recorder.belief(f"image:{turn}", sha, source="model", agent="agent")
+    if "scorer" not in ctx.models.bindings:
+        return sha, None
+    target = state.get("long") or state.get("short") or state["prompt"]
+    score = ctx.models.score_image_text("scorer", image, target)
+    ctx.recorder.metric("image_text_alignment", score, turn=turn)
+    return sha, score
+
+
 def evaluate(state: State, runtime: Runtime[Context]) -> State:
     """Fact coverage and belief NLL against the item's scene; with an ``embedder`` bound,
-    names and values match their synonyms (cosine ≥ 0.85, each embedding call recorded)."""
-    if not state.get("scene"):
-        return {}
+    names and values match their synonyms (cosine ≥ 0.85, each embedding call recorded).
+    With the option ``images="each"`` the belief is also drawn (and scored) every turn."""
     ctx = runtime.context
+    update: State = {}
+    alignment = None
+    if ctx.options.get("images") == "each" and "t2i" in ctx.models.bindings:
+        update["image"], alignment = _picture(ctx, state)
+    if not state.get("scene"):
+        return update
     belief, scene = _belief(state), Scene.model_validate(state["scene"])
     match = embedding_matcher(lambda texts: ctx.models.embed("embedder", texts)) \
         if "embedder" in ctx.models.bindings else None
     row = {"turn": state.get("turn", 0), "fact_coverage": fact_coverage(belief, scene, match),
            "belief_nll": belief_nll(belief, scene), "questions": len(state.get("history", []))}
+    if alignment is not None:
+        row["image_text_alignment"] = alignment
     for name in ("fact_coverage", "belief_nll"):
         ctx.recorder.metric(name, row[name], turn=row["turn"])
-    return {"turns": state.get("turns", []) + [row]}
+    return {**update, "turns": state.get("turns", []) + [row]}
 
 
 def check_stop(state: State, runtime: Runtime[Context]) -> State:
@@ -197,17 +219,13 @@ def update(state: State, runtime: Runtime[Context]) -> State:
 
 
 def generate(state: State, runtime: Runtime[Context]) -> State:
+    """The final image (already drawn by evaluate when images are drawn every turn)."""
     ctx = runtime.context
     if "t2i" not in ctx.models.bindings:
         return {"image": None}
-    image = ctx.models.generate_image("t2i", _belief(state).to_prompt())
-    sha = image.info.get("sha256")
-    ctx.recorder.belief("image", sha, source="model", agent="agent")
-    if "scorer" in ctx.models.bindings:
-        target = state.get("long") or state["prompt"]
-        score = ctx.models.score_image_text("scorer", image, target)
-        ctx.recorder.metric("image_text_alignment", score, turn=state.get("turn", 0))
-    return {"image": sha}
+    if ctx.options.get("images") == "each" and state.get("image"):
+        return {}
+    return {"image": _picture(ctx, state)[0]}
 
 
 def route_stop(state: State) -> Literal["select", "generate"]:

@@ -115,7 +115,11 @@ def eval_cmd(items: Annotated[Path | None, typer.Option(
              policy: PolicyOpt = "attribute",
              user: Annotated[str, typer.Option(help="oracle | llm | stochastic")] = "oracle",
              max_turns: TurnsOpt = 5, model: ModelOpt = None, db: DbOpt = None,
-             seed: int = 0, workers: int = 1, as_json: JsonOpt = False) -> None:
+             seed: int = 0, workers: int = 1,
+             images: Annotated[str, typer.Option(
+                 help="end: draw the final belief only; each: draw (and, with -m scorer=SPEC, "
+                 "score against the description) every turn")] = "end",
+             as_json: JsonOpt = False) -> None:
     """Evaluate over items with a simulated user; per-turn coverage vs single-turn."""
     from tinmen.agents.t2i.scenes import load_items, synthetic_items
     from tinmen.graphs.t2i import GRAPH
@@ -123,6 +127,8 @@ def eval_cmd(items: Annotated[Path | None, typer.Option(
     from tinmen.models.registry import parse_bindings
 
     _check_policy(policy)
+    if images not in ("end", "each"):
+        raise ConfigError(f"--images must be end or each, not '{images}'")
     if user not in ("oracle", "llm", "stochastic"):
         raise ConfigError(f"unknown user '{user}'; choose oracle, llm or stochastic")
     chosen = load_items(items) if items else synthetic_items(synthetic, seed=seed)
@@ -132,12 +138,14 @@ def eval_cmd(items: Annotated[Path | None, typer.Option(
     bindings = parse_bindings(model, defaults)
     summary = evaluate_items(open_store(db), chosen, bindings, policy=policy, user=user,
                              max_turns=max_turns, seed=seed, progress=not as_json,
-                             workers=workers)
+                             workers=workers, images=images)
     if as_json:
         return emit_json(summary)
     for row in summary["turns"]:
+        aligned = row.get("image_text_alignment")
         out.print(f"turn {row['turn']}: coverage {row['fact_coverage']:.3f}  "
-                  f"belief NLL {row['belief_nll']:.3f}")
+                  f"belief NLL {row['belief_nll']:.3f}"
+                  + (f"  image-text alignment {aligned:.3f}" if aligned is not None else ""))
     out.print(f"study {summary['study_id']}: {summary['items']} items, policy {policy}; "
               f"mean questions to {summary['questions_to_coverage']['target']:.0%} coverage: "
               f"{summary['questions_to_coverage']['mean']:.2f}")
