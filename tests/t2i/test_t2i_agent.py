@@ -150,3 +150,18 @@ def test_embedder_matches_synonyms_in_coverage(store):
     assert cover["embedder"] > cover["plain"]
     report = replay_session(store, result.session_id)
     assert report.identical, report.differences
+
+
+def test_typed_answers_become_values():
+    from tinmen.agents.t2i.policies import Action
+    from tinmen.graphs.t2i import human_value
+
+    colour = Action(kind="attribute", question="What color is the circle?", entity="circle",
+                    attribute="color", options=("red", "blue"))
+    yes_no = Action(kind="binary", question="Is the circle red?", entity="circle",
+                    attribute="color", candidate="red", options=("yes", "no"))
+    assert human_value(colour, " Blue. ") == "blue" and human_value(colour, "2") == "blue"
+    assert human_value(colour, "teal") == "teal"  # a value the agent had not thought of
+    assert human_value(colour, "no preference") == "unspecified"
+    assert human_value(colour, "9") == "9"  # out of range: taken as typed, not an option
+    assert human_value(yes_no, "Y") == "yes" and human_value(yes_no, "n") == "no"
