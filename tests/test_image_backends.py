@@ -264,6 +264,6 @@ def test_clip_scorer_rejects_a_folder_without_clip(tmp_path):
 
 def test_registry_knows_the_image_backends():
     assert resolve_spec("shapes-renderer").backend == "shapes-renderer"
-    for name in ("shapes-renderer", "diffusers-t2i", "clip-scorer"):
+    for name in ("shapes-renderer", "diffusers-t2i", "clip-scorer", "vqa-scorer"):
         assert isinstance(backend_class(name), type)
     assert json.dumps(resolve_spec("shapes-renderer").identity)
