@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from PIL import Image
 from rich.tree import Tree
 
 from tinmen.cli import DbOpt, JsonOpt, ModelOpt, emit_json, open_store, out
@@ -55,6 +56,11 @@ def save_image(store: Any, sha: str | None, name: str) -> Path | None:
         return None
     path = out_dir() / f"{name}.png"
     path.write_bytes(artifact_bytes(store, sha))
+    with Image.open(path) as image:  # tiny model pictures: also an enlarged copy to look at
+        if max(image.size) < 128:
+            factor = 256 // max(image.size)
+            image.resize((image.width * factor, image.height * factor), Image.NEAREST).save(
+                path.with_name(f"{name}-x{factor}.png"))
     return path
 
 
@@ -151,8 +157,15 @@ def eval_cmd(items: Annotated[Path | None, typer.Option(
               f"{summary['questions_to_coverage']['mean']:.2f}")
 
 
+DEMO_MODELS = ["t2i=shapes-diffusion", "scorer=shapes-clip"]
+
+
 def run_demo(db: str | None = None, as_json: bool = False) -> None:
-    """The README's main job: the agent clarifies one built-in scene with a simulated user."""
+    """The README's main job: the agent clarifies one built-in scene with a simulated user.
+
+    SmolLM2 parses and words the questions; every turn the shapes world's diffusion model
+    draws the belief and its CLIP model scores the picture against the hidden description.
+    """
     from tinmen.agents.t2i.scenes import synthetic_items
     from tinmen.graphs.session import checkpointer_for, run_session
     from tinmen.graphs.t2i import GRAPH
@@ -161,14 +174,15 @@ def run_demo(db: str | None = None, as_json: bool = False) -> None:
 
     item = synthetic_items(6, seed=7)[5]
     store = open_store(db)
-    bindings = parse_bindings([], GRAPH.roles)
+    bindings = parse_bindings(DEMO_MODELS, GRAPH.roles)
     if not as_json:
         out.print(f"[bold]user's prompt:[/] {item.short}\n[dim]hidden intent (simulated user):"
-                  f" {item.long}[/]\nparser: packaged SmolLM2-135M on CPU …")
+                  f" {item.long}[/]\nparser and questions: packaged SmolLM2-135M on CPU; "
+                  "pictures: shapes-diffusion, scored by shapes-clip …")
     result = run_session(store, GRAPH, item.model_dump(mode="json"), bindings,
                          pool=ModelPool(), seed=0, checkpointer=checkpointer_for(store),
                          options={"policy": "belief-llm", "user": "oracle",
-                                  "max_turns": 5})
+                                  "max_turns": 5, "images": "each"})
     turns = result.output["turns"]
     name = f"t2i-demo-{result.session_id[:12]}"
     image = save_image(store, result.output.get("image"), name)
@@ -177,6 +191,8 @@ def run_demo(db: str | None = None, as_json: bool = False) -> None:
                "belief_picture": str(picture),
                "single_turn_coverage": turns[0]["fact_coverage"],
                "final_coverage": turns[-1]["fact_coverage"],
+               "single_turn_alignment": turns[0].get("image_text_alignment"),
+               "final_alignment": turns[-1].get("image_text_alignment"),
                "questions": result.output["questions"],
                "final_prompt": result.output["final_prompt"]}
     if as_json:
@@ -186,6 +202,9 @@ def run_demo(db: str | None = None, as_json: bool = False) -> None:
     out.print(belief_tree(result.output["belief"]))
     out.print(f"fact coverage: single-turn {summary['single_turn_coverage']:.2f} → "
               f"{summary['final_coverage']:.2f} after {len(summary['questions'])} questions")
+    if summary["final_alignment"] is not None:
+        out.print(f"CLIPScore of the picture vs the hidden description: single-turn "
+                  f"{summary['single_turn_alignment']:.3f} → {summary['final_alignment']:.3f}")
     out.print(f"final prompt: {summary['final_prompt']}\nimage: {image}   belief graph: "
               f"{picture}\nstore: {store.url}\n"
               f"inspect: tinmen show {result.session_id[:12]}    replay: tinmen replay "
