@@ -165,3 +165,17 @@ def test_typed_answers_become_values():
     assert human_value(colour, "no preference") == "unspecified"
     assert human_value(colour, "9") == "9"  # out of range: taken as typed, not an option
     assert human_value(yes_no, "Y") == "yes" and human_value(yes_no, "n") == "no"
+
+
+def test_pictures_every_turn_align_better_as_the_belief_fills_in(tmp_path):
+    """--images each: the renderer draws the belief each turn and the packaged shapes-clip
+    scores it against the hidden description; alignment rises with coverage."""
+    from tinmen.storage import Store
+
+    bindings = {**SCRIPTED, "scorer": resolve_spec("shapes-clip")}
+    summary = evaluate_items(Store.open(f"sqlite:///{tmp_path}/img.db"),
+                             synthetic_items(4, seed=0), bindings, policy="attribute",
+                             user="oracle", max_turns=4, progress=False, images="each")
+    aligned = [t["image_text_alignment"] for t in summary["turns"]]
+    assert summary["single_turn"]["image_text_alignment"] == aligned[0]
+    assert aligned[-1] > aligned[0] + 0.3
