@@ -14,7 +14,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from tinmen.errors import TinmenError
+from tinmen.errors import ConfigError, TinmenError
 
 app = typer.Typer(help="tinmen: LangGraph agents on shared HuggingFace model pools, every "
                   "belief and decision in a SQL store, exact replay.",
@@ -40,6 +40,30 @@ def open_store(db: str | None) -> Any:
     from tinmen.storage import Store
 
     return Store.open(db)
+
+
+def parse_sets(items: list[str] | None, allowed: Any) -> dict[str, Any]:
+    """``--set KEY=VALUE`` options (VALUE is JSON when it parses, e.g. train={"epochs": 5}),
+    KEY one of ``allowed``; anything else is a one-line error listing the keys."""
+    options: dict[str, Any] = {}
+    for item in items or []:
+        key, sep, raw = item.partition("=")
+        if not sep or key not in allowed:
+            raise ConfigError(f"--set expects KEY=VALUE with KEY one of "
+                              f"{', '.join(sorted(allowed))}; got '{item}'")
+        try:
+            options[key] = json.loads(raw)
+        except ValueError:
+            options[key] = raw
+    return options
+
+
+def quiet_transformers() -> None:
+    """No per-file progress bars or advisory warnings from transformers in CLI output."""
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
+    hf_logging.set_verbosity_error()
 
 
 def emit_json(data: Any) -> None:

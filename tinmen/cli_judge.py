@@ -8,7 +8,16 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from tinmen.cli import DbOpt, JsonOpt, ModelOpt, emit_json, open_store, out
+from tinmen.cli import (
+    DbOpt,
+    JsonOpt,
+    ModelOpt,
+    emit_json,
+    open_store,
+    out,
+    parse_sets,
+    quiet_transformers,
+)
 from tinmen.errors import ConfigError
 
 app = typer.Typer(help="The self-rewarding judge: the model judges its own candidates, DPO on "
@@ -25,27 +34,9 @@ def _fmt(value: Any) -> str:
 
 def _options(given: dict[str, Any], sets: list[str] | None) -> dict[str, Any]:
     """CLI flags plus ``--set KEY=VALUE`` overrides, checked against the graph's options."""
-    import json
-
     from tinmen.graphs.judge import DEFAULTS
 
-    options = {k: v for k, v in given.items() if v is not None}
-    for item in sets or []:
-        key, sep, raw = item.partition("=")
-        if not sep or key not in DEFAULTS:
-            raise ConfigError(f"--set expects KEY=VALUE with KEY one of "
-                              f"{', '.join(sorted(DEFAULTS))}; got '{item}'")
-        try:
-            options[key] = json.loads(raw)
-        except ValueError:
-            options[key] = raw
-    return options
-
-
-def _quiet_transformers() -> None:
-    from transformers.utils import logging as hf_logging
-
-    hf_logging.disable_progress_bar()
+    return {**{k: v for k, v in given.items() if v is not None}, **parse_sets(sets, DEFAULTS)}
 
 
 @app.command()
@@ -73,7 +64,7 @@ def run(variant: Annotated[list[str] | None, typer.Option(
     from tinmen.models.pool import ModelPool
     from tinmen.models.registry import parse_bindings
 
-    _quiet_transformers()
+    quiet_transformers()
     variants = variant or ["srlm"]
     options = _options({"iterations": iterations, "prompts": prompts, "candidates": candidates,
                         "judge_samples": judge_samples, "beta": beta}, set_)

@@ -10,7 +10,7 @@ import typer
 from PIL import Image
 from rich.tree import Tree
 
-from tinmen.cli import DbOpt, JsonOpt, ModelOpt, emit_json, open_store, out
+from tinmen.cli import DbOpt, JsonOpt, ModelOpt, emit_json, open_store, out, quiet_transformers
 from tinmen.errors import ConfigError
 
 app = typer.Typer(help="The proactive clarifying text-to-image agent (Hahn et al., 2025). "
@@ -133,6 +133,7 @@ def eval_cmd(items: Annotated[Path | None, typer.Option(
     from tinmen.models.registry import parse_bindings
 
     _check_policy(policy)
+    quiet_transformers()
     if images not in ("end", "each"):
         raise ConfigError(f"--images must be end or each, not '{images}'")
     if user not in ("oracle", "llm", "stochastic"):
@@ -172,6 +173,7 @@ def run_demo(db: str | None = None, as_json: bool = False) -> None:
     from tinmen.models.pool import ModelPool
     from tinmen.models.registry import parse_bindings
 
+    quiet_transformers()
     item = synthetic_items(6, seed=7)[5]
     store = open_store(db)
     bindings = parse_bindings(DEMO_MODELS, GRAPH.roles)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -10,7 +9,16 @@ import typer
 from rich import box
 from rich.table import Table
 
-from tinmen.cli import DbOpt, JsonOpt, ModelOpt, emit_json, open_store, out
+from tinmen.cli import (
+    DbOpt,
+    JsonOpt,
+    ModelOpt,
+    emit_json,
+    open_store,
+    out,
+    parse_sets,
+    quiet_transformers,
+)
 from tinmen.errors import ConfigError
 
 app = typer.Typer(help="The weak-to-strong supervisor: PGR, knowledge regions, deception under "
@@ -33,21 +41,6 @@ def _choices(given: list[str] | None, default: str, allowed: tuple[str, ...], fl
     if bad:
         raise ConfigError(f"{flag} must be one of {', '.join(allowed)}; got '{bad[0]}'")
     return values
-
-
-def _options(sets: list[str] | None) -> dict[str, Any]:
-    """``--set KEY=VALUE`` (VALUE is JSON when it parses, e.g. train={"epochs": 5})."""
-    options: dict[str, Any] = {}
-    for item in sets or []:
-        key, sep, raw = item.partition("=")
-        if not sep or key not in SETTABLE:
-            raise ConfigError(f"--set expects KEY=VALUE with KEY one of {', '.join(SETTABLE)}; "
-                              f"got '{item}'")
-        try:
-            options[key] = json.loads(raw)
-        except ValueError:
-            options[key] = raw
-    return options
 
 
 def _bindings(task: str, model: list[str] | None) -> dict[str, Any]:
@@ -96,9 +89,9 @@ def run(task: Annotated[str, typer.Option(help="synthetic (planted regions) or t
     losses = _choices(loss, "xent", LOSSES, "--loss")
     conflicts = _choices(conflict, "none", ("none", "implicit", "explicit"), "--conflict")
     plan = study_plan(task, rungs, losses, conflicts, bootstrap=bootstrap, filter=filter_,
-                      seeds=seeds, options=_options(set_), bindings=_bindings(task, model),
-                      seed=seed)
-    _quiet_transformers()
+                      seeds=seeds, options=parse_sets(set_, SETTABLE),
+                      bindings=_bindings(task, model), seed=seed)
+    quiet_transformers()
     store = open_store(db)
     outcome = run_study(store, plan, pool=ModelPool(), workers=workers, study_id=resume,
                         progress=not as_json)
@@ -108,13 +101,6 @@ def run(task: Annotated[str, typer.Option(help="synthetic (planted regions) or t
     _print_summary(result)
     out.print(f"study {outcome.study_id}: {outcome.ran} sessions run, {outcome.skipped} already "
               f"done. Plots: tinmen w2s report {outcome.study_id}")
-
-
-def _quiet_transformers() -> None:
-    from transformers.utils import logging as hf_logging
-
-    hf_logging.disable_progress_bar()
-    hf_logging.set_verbosity_error()
 
 
 def _print_summary(result: dict[str, Any]) -> None:
