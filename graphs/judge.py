@@ -38,12 +38,19 @@ from tinmen.errors import ConfigError
 
 EVAL_SEED, JUDGESET_SEED = 7777, 8888
 DEFAULTS: dict[str, Any] = {
-    "variant": "srlm", "iterations": 3, "prompts": 96, "candidates": 4, "judge_samples": 3,
-    "selection": "sampled",  # pair by the averaged sampled verdicts (paper) or "expected"
+    "variant": "srlm", "iterations": 3, "prompts": 384, "candidates": 4, "judge_samples": 3,
+    # pair by the averaged sampled verdicts (paper), the "expected" score, or — an ablation
+    # that bounds what a perfect judge would give — the "oracle" score
+    "selection": "sampled",
     "beta": 0.1, "temperature": 1.0, "judge_temperature": 0.7, "max_new_tokens": 16,
-    "eval_items": 24, "judgeset_items": 16, "audit_items": 24, "auditor_style": "rubric",
-    "sft_steps": 2000, "judge_share": 0.9, "self_judge_share": 0.3,
-    "lr": 3e-4, "epochs": 2, "consistency_weight": 1.0, "confidence_weight": 0.05}
+    "eval_items": 100, "judgeset_items": 16, "audit_items": 24, "auditor_style": "rubric",
+    # the seed model: SFT steps, share of judge (EFT) examples, share of those on its own
+    # answers, and the size of the fixed instruction (IFT) set — small, as in the paper,
+    # so that the seed is limited by data rather than by capacity (0 = fresh tasks forever)
+    "sft_steps": 2000, "judge_share": 0.9, "self_judge_share": 0.3, "ift_examples": 128,
+    "lr": 3e-4, "epochs": 2, "consistency_weight": 1.0, "confidence_weight": 0.05,
+    "nll_weight": 0.0}  # > 0 adds the chosen side's NLL to DPO (Pang et al. 2024)
+SELECTIONS = ("sampled", "expected", "oracle")
 
 
 class State(TypedDict, total=False):
@@ -98,7 +105,8 @@ def seed(state: State, runtime: Runtime[Context]) -> State:
         spec = bound.model_dump(mode="json")
         return {"t": 0, "policy": spec, "sft": spec, "eos": "", "style": "rubric"}
     config = tiny.TinyConfig(sft_steps=opt(ctx, "sft_steps"), judge_share=opt(ctx, "judge_share"),
-                             self_judge_share=opt(ctx, "self_judge_share"), seed=state["seed"])
+                             self_judge_share=opt(ctx, "self_judge_share"),
+                             ift_examples=opt(ctx, "ift_examples"), seed=state["seed"])
     init = _root() / f"init-{config.key()}"
     sft = _root() / f"sft-{config.key()}"
     if _live(ctx):
@@ -141,7 +149,8 @@ def judge(state: State, runtime: Runtime[Context]) -> State:
             probs = ctx.models.choose("policy", prompt,
                                       rubric.score_options(state["style"])).probs
             avg = rubric.average_score(verdicts)
-            pick = avg if opt(ctx, "selection") == "sampled" else rubric.expected_score(probs)
+            pick = {"sampled": avg, "expected": rubric.expected_score(probs),
+                    "oracle": float(oracle_score(task, text))}[opt(ctx, "selection")]
             ctx.recorder.belief(f"t{t}/{task.id}/c{j}/score", avg, agent="judge",
                                 distribution={str(s): p for s, p in zip(rubric.SCORES, probs)})
             ctx.recorder.prediction("candidate", f"{task.id}#{j}", label=oracle_score(task, text),
@@ -233,7 +242,8 @@ def update(state: State, runtime: Runtime[Context]) -> State:
     config = UpdateConfig(variant=opt(ctx, "variant"), beta=opt(ctx, "beta"), lr=opt(ctx, "lr"),
                           epochs=opt(ctx, "epochs"), seed=state["seed"] + state["t"],
                           consistency_weight=opt(ctx, "consistency_weight"),
-                          confidence_weight=opt(ctx, "confidence_weight"))
+                          confidence_weight=opt(ctx, "confidence_weight"),
+                          nll_weight=opt(ctx, "nll_weight"))
     source = state["policy"]["source"]
     blob = json.dumps([source, state["pairs"], config.model_dump()], sort_keys=True)
     target = _root() / f"dpo-{hashlib.sha256(blob.encode()).hexdigest()[:16]}"
@@ -351,6 +361,9 @@ def study_plan(variants: list[str], reps: int, options: dict[str, Any],
     unknown = sorted(set(variants) - {"srlm", "scir"})
     if unknown:
         raise ConfigError(f"unknown variant {unknown}; choose srlm or scir")
+    if options.get("selection", DEFAULTS["selection"]) not in SELECTIONS:
+        raise ConfigError(f"unknown selection {options['selection']!r}; choose one of "
+                          f"{', '.join(SELECTIONS)}")
     conditions = [Condition(v, {"variant": v}) for v in variants]
     return StudyPlan(graph=GRAPH, name="judge " + "+".join(variants), conditions=conditions,
                      reps=reps, inputs_for=lambda c, r: {"seed": derive_seed(seed, "pair", r)

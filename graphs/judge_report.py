@@ -113,6 +113,26 @@ def _judge_agreement(rows: Iterable[Any]) -> dict[Key, dict[str, float | None]]:
     return out
 
 
+def candidates_sql(study_id: int) -> Any:
+    """Every judged candidate: oracle score (label) and the judge's expected score / 5."""
+    return (select(P.session_id, iteration_of(P.split).label("it"), P.example_id, P.label,
+                   P.probability)
+            .where(P.model == "candidate", P.session_id.in_(_sessions_of(study_id))))
+
+
+def _own_judgement(rows: Iterable[Any]) -> dict[Key, dict[str, float | None]]:
+    """How well the judge orders its own candidates (within each prompt), and their mean
+    oracle score — the quality of what M_{t-1} samples, which DPO trains on."""
+    grouped: dict[Key, list[Any]] = defaultdict(list)
+    for r in rows:
+        grouped[(r.session_id, r.it)].append(r)
+    return {key: {"own_judge_accuracy": pairwise_accuracy(
+                      [r.example_id.rsplit("#", 1)[0] for r in rs], [r.label for r in rs],
+                      [r.probability for r in rs]),
+                  "sample_mean": sum(r.label for r in rs) / len(rs)}
+            for key, rs in grouped.items()}
+
+
 def session_iterations(store: Store, study_id: int) -> list[dict[str, Any]]:
     """One row per (session, t) with every per-iteration metric."""
     info = {s["session"]: s for s in sessions(store, study_id)}
@@ -123,6 +143,7 @@ def session_iterations(store: Store, study_id: int) -> list[dict[str, Any]]:
         incons = {(r.session_id, r.it): r.inconsistency
                   for r in db.execute(inconsistency_sql(study_id))}
         judge = _judge_agreement(db.execute(rows_sql(study_id, "judgeset")).all())
+        own = _own_judgement(db.execute(candidates_sql(study_id)).all())
         evals = db.execute(rows_sql(study_id, "eval")).all()
     means: dict[Key, list[float]] = defaultdict(list)
     for r in evals:
@@ -136,6 +157,7 @@ def session_iterations(store: Store, study_id: int) -> list[dict[str, Any]]:
                     "win_rate_vs_prev": wins.get((sid, t)),
                     **judge.get((sid, t), {"judge_oracle_accuracy": None, "spearman": None,
                                            "kendall": None}),
+                    **own.get((sid, t), {"own_judge_accuracy": None, "sample_mean": None}),
                     "inconsistency_rate": incons.get((sid, t)),
                     "pairs_kept": None if p is None else int(p.pairs_kept or 0),
                     "pairs": None if p is None else p.pairs,
@@ -146,7 +168,8 @@ def session_iterations(store: Store, study_id: int) -> list[dict[str, Any]]:
 
 
 METRICS = ("win_rate_vs_prev", "judge_oracle_accuracy", "spearman", "kendall",
-           "inconsistency_rate", "pairs_kept", "oracle_mean", "pair_precision", "similarity")
+           "inconsistency_rate", "pairs_kept", "oracle_mean", "pair_precision", "similarity",
+           "own_judge_accuracy", "sample_mean")
 
 
 def _mean(values: list[Any]) -> float | None:
@@ -200,8 +223,9 @@ def plot(rows: list[dict[str, Any]], path: Path, title: str = "") -> Path:
     from matplotlib.ticker import MaxNLocator
 
     panels = ("oracle_mean", "win_rate_vs_prev", "judge_oracle_accuracy",
-              "inconsistency_rate", "pairs_kept", "similarity")
-    fig, axes = plt.subplots(2, 3, figsize=(12, 6.5))
+              "own_judge_accuracy", "pair_precision", "inconsistency_rate", "pairs_kept",
+              "similarity")
+    fig, axes = plt.subplots(2, 4, figsize=(16, 6.5))
     for ax, metric in zip(axes.flat, panels):
         for variant in sorted({r["variant"] for r in rows}):
             pts = [(r["t"], r[metric], r.get(f"{metric}_sd") or 0.0) for r in rows

@@ -29,7 +29,7 @@ RUN_KEYS = ("t", "win_rate_vs_prev", "judge_oracle_accuracy", "spearman",
 
 
 def _fmt(value: Any) -> str:
-    return "—" if value is None else f"{value:.3f}" if isinstance(value, float) else str(value)
+    return "—" if value is None else f"{value:.2f}" if isinstance(value, float) else str(value)
 
 
 def _options(given: dict[str, Any], sets: list[str] | None) -> dict[str, Any]:
@@ -43,11 +43,13 @@ def _options(given: dict[str, Any], sets: list[str] | None) -> dict[str, Any]:
 def run(variant: Annotated[list[str] | None, typer.Option(
             help="srlm (plain self-rewarding) or scir; repeat for both.")] = None,
         iterations: Annotated[int, typer.Option(help="Self-rewarding iterations.", min=1)] = 3,
-        prompts: Annotated[int, typer.Option(help="Prompts per iteration.", min=1)] = 96,
-        candidates: Annotated[int, typer.Option(help="Candidates per prompt.", min=2)] = 4,
-        judge_samples: Annotated[int, typer.Option(help="Sampled verdicts averaged per "
-                                                   "candidate.", min=1)] = 3,
-        beta: Annotated[float, typer.Option(help="DPO β.")] = 0.1,
+        prompts: Annotated[int | None, typer.Option(
+            help="Prompts per iteration [default: 384].", min=1)] = None,
+        candidates: Annotated[int | None, typer.Option(
+            help="Candidates per prompt [default: 4].", min=2)] = None,
+        judge_samples: Annotated[int | None, typer.Option(
+            help="Sampled verdicts averaged per candidate [default: 3].", min=1)] = None,
+        beta: Annotated[float | None, typer.Option(help="DPO β [default: 0.1].")] = None,
         seeds: Annotated[int, typer.Option(help="Sessions per variant (different seed "
                                            "models).", min=1)] = 1,
         model: ModelOpt = None,
@@ -83,12 +85,16 @@ def run(variant: Annotated[list[str] | None, typer.Option(
 
 
 def _print_iterations(rows: list[dict[str, Any]]) -> None:
-    table = Table("variant", "t", "oracle mean", "win vs prev", "judge acc", "spearman",
-                  "inconsistency", "pairs kept", "similarity")
+    """The per-iteration table (short headers so it fits 80 columns)."""
+    cols = {"oracle": "oracle_mean", "win": "win_rate_vs_prev",
+            "j.acc": "judge_oracle_accuracy", "own": "own_judge_accuracy",
+            "rho": "spearman", "incons": "inconsistency_rate", "kept": "pairs_kept",
+            "prec": "pair_precision"}
+    table = Table("variant", "t", *cols, caption="oracle: mean oracle score of greedy answers; "
+                  "win: vs t-1; j.acc: judge on the fixed graded set; own: judge ordering its "
+                  "own candidates; prec: kept pairs the oracle agrees with")
     for r in rows:
-        table.add_row(r["variant"], str(r["t"]), *(_fmt(r[k]) for k in (
-            "oracle_mean", "win_rate_vs_prev", "judge_oracle_accuracy", "spearman",
-            "inconsistency_rate", "pairs_kept", "similarity")))
+        table.add_row(r["variant"], str(r["t"]), *(_fmt(r[k]) for k in cols.values()))
     out.print(table)
 
 

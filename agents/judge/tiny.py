@@ -58,6 +58,9 @@ class TinyConfig(BaseModel):
         "SFT) that teaches judging the model's own sampled answers, graded by the oracle.")
     refresh_every: int = Field(default=100, ge=1, description="Steps between re-sampling "
                                "the model's own answers for judge examples.")
+    ift_examples: int = Field(default=0, ge=0, description="Size of the fixed seed set of "
+                              "instruction examples (the paper's IFT data); 0 draws fresh "
+                              "tasks without end.")
     seed: int = 0
 
     def key(self) -> str:
@@ -140,13 +143,14 @@ def judge_example(task: Task, response: str) -> tuple[str, str]:
 def sft_examples(config: TinyConfig) -> Iterator[tuple[str, str]]:
     """An endless, seeded stream of instruction and judge examples."""
     rng = random.Random(config.seed)
+    ift = make_tasks(config.ift_examples, seed=rng.randrange(2**31), prefix="ift")
     batch = 0
     while True:
         for task in make_tasks(64, seed=rng.randrange(2**31), prefix=f"sft{batch}"):
             if rng.random() < config.judge_share:
                 yield judge_example(task, judge_training_response(task, rng))
             else:
-                yield instruction_example(task)
+                yield instruction_example(rng.choice(ift) if ift else task)
         batch += 1
 
 

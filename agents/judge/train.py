@@ -43,6 +43,8 @@ class UpdateConfig(BaseModel):
     consistency_weight: float = Field(default=1.0, ge=0, description="SCIR penalty weight.")
     confidence_weight: float = Field(default=0.05, ge=0,
                                      description="SCIR weight of the beliefs' entropy.")
+    nll_weight: float = Field(default=0.0, ge=0, description="Weight of the chosen side's "
+                              "length-normalised NLL added to DPO (Pang et al. 2024).")
     seed: int = 0
 
 
@@ -120,6 +122,11 @@ def pair_loss(model: Any, ref: Any, tokenizer: Any, pairs: Sequence[TrainPair],
     kept = torch.tensor([p.kept for p in pairs], dtype=torch.float32)
     dpo = (dpo_loss(pol_w, pol_l, ref_w, ref_l, config.beta) * kept).sum() / kept.sum().clamp(
         min=1)
+    if config.nll_weight:
+        lengths = torch.tensor([len(_ids(tokenizer, p.chosen)) + 1 for p in pairs],
+                               dtype=torch.float32)
+        nll = (-pol_w / lengths * kept).sum() / kept.sum().clamp(min=1)
+        dpo = dpo + config.nll_weight * nll
     parts = {"dpo": float(dpo.detach()), "consistency": 0.0}
     if config.variant != "scir":
         return dpo, parts

@@ -64,4 +64,6 @@ def test_user_errors_are_one_line(ran, capsys):
     assert main(["judge", "run", "--variant", "rlhf", "--db", db]) == 2
     assert "unknown variant" in capsys.readouterr().err
     assert main(["judge", "run", "--set", "nope=1", "--db", db]) == 2
+    assert main(["judge", "run", "--set", "selection=best", "--db", db]) == 2
+    assert "unknown selection 'best'" in capsys.readouterr().err
     assert main(["judge", "rank", "--study", "999", "--db", db]) == 2

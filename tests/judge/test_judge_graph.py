@@ -78,6 +78,8 @@ def test_per_iteration_metrics_from_the_store(study):
                                                             ("srlm", 0), ("srlm", 1)]
     first = next(r for r in rows if r["t"] == 1)
     assert 0 <= first["win_rate_vs_prev"] <= 1
+    assert first["own_judge_accuracy"] is None or 0 <= first["own_judge_accuracy"] <= 1
+    assert 0 <= first["sample_mean"] <= 5
     assert first["pairs_kept"] is not None and first["pairs_kept"] <= SMALL["prompts"]
     assert comparison(store, sid)["reps"] == [0]
     data = rank_inputs(store, sid)
@@ -90,3 +92,18 @@ def test_a_session_replays_exactly_without_weights(study):
     session_id = _rows(store, orm.Session, orm.Session.study_id == sid)[0].id
     report = replay_session(store, session_id)
     assert report.identical, report.differences or report.divergence
+
+
+def test_oracle_selection_pairs_only_what_the_oracle_orders(tmp_path):
+    """``selection=oracle`` (the perfect-judge ablation): every pair is right by the oracle."""
+    from tinmen.storage import Store
+
+    store = Store.open(f"sqlite:///{tmp_path}/o.db")
+    options = {**SMALL, "prompts": 6, "candidates": 4, "selection": "oracle"}
+    plan = study_plan(["srlm"], 1, options, parse_bindings([], GRAPH.roles))
+    sid = run_study(store, plan, pool=ModelPool(), progress=False).study_id
+    pairs = _rows(store, orm.Prediction, orm.Prediction.model == "pair",
+                  orm.Prediction.label.is_not(None))
+    assert pairs and all(p.label == 1.0 for p in pairs)
+    assert session_iterations(store, sid)[1]["pair_precision"] == 1.0
+    store.close()
