@@ -369,5 +369,7 @@ def study_plan(variants: list[str], reps: int, options: dict[str, Any],
                      reps=reps, inputs_for=lambda c, r: {"seed": derive_seed(seed, "pair", r)
                                                          % 2**31},
                      bindings_for=lambda c: bindings,
-                     options_for=lambda c: {**options, "variant": c.params["variant"]},
+                     # every option resolved, so a replay never depends on later defaults
+                     options_for=lambda c: {**DEFAULTS, **options,
+                                            "variant": c.params["variant"]},
                      seed=seed, config={"variants": variants, "options": options})

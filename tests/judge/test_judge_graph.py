@@ -88,8 +88,13 @@ def test_per_iteration_metrics_from_the_store(study):
 
 
 def test_a_session_replays_exactly_without_weights(study):
+    from tinmen.graphs.judge import DEFAULTS
+
     store, sid = study
-    session_id = _rows(store, orm.Session, orm.Session.study_id == sid)[0].id
+    row = _rows(store, orm.Session, orm.Session.study_id == sid)[0]
+    session_id = row.id
+    # every option is stored resolved, so changing a default later cannot change a replay
+    assert set(row.inputs["options"]) >= set(DEFAULTS)
     report = replay_session(store, session_id)
     assert report.identical, report.differences or report.divergence
 
