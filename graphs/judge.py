@@ -24,6 +24,7 @@ from typing import Any, Literal, TypedDict
 
 from langgraph.graph import END, START, StateGraph
 from langgraph.runtime import Runtime
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from tinmen.agents.judge import rubric, tiny
 from tinmen.agents.judge.pairs import PairBeliefs, keep_pair, select_pair, sigmoid, similarity
 from tinmen.agents.judge.tasks import Task, graded_responses, make_tasks, oracle_score
@@ -37,20 +38,55 @@ from tinmen.config import cache_dir
 from tinmen.errors import ConfigError
 
 EVAL_SEED, JUDGESET_SEED = 7777, 8888
-DEFAULTS: dict[str, Any] = {
-    "variant": "srlm", "iterations": 3, "prompts": 384, "candidates": 4, "judge_samples": 3,
+class Options(BaseModel):
+    """Every option of the judge graph, checked before a session starts (``--set KEY=VALUE``
+    sets any of them); the field names are the keys."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    variant: Literal["srlm", "scir"] = "srlm"
+    iterations: int = Field(3, ge=1)
+    prompts: int = Field(384, ge=1, description="Fresh prompts per iteration.")
+    candidates: int = Field(4, ge=2)
+    judge_samples: int = Field(3, ge=1, description="Sampled verdicts averaged per candidate.")
     # pair by the averaged sampled verdicts (paper), the "expected" score, or — an ablation
     # that bounds what a perfect judge would give — the "oracle" score
-    "selection": "sampled",
-    "beta": 0.1, "temperature": 1.0, "judge_temperature": 0.7, "max_new_tokens": 16,
-    "eval_items": 100, "judgeset_items": 16, "audit_items": 24, "auditor_style": "rubric",
+    selection: Literal["sampled", "expected", "oracle"] = "sampled"
+    beta: float = Field(0.1, gt=0)
+    temperature: float = Field(1.0, gt=0)
+    judge_temperature: float = Field(0.7, gt=0)
+    max_new_tokens: int = Field(16, ge=1)
+    eval_items: int = Field(100, ge=1)
+    judgeset_items: int = Field(16, ge=1)
+    audit_items: int = Field(24, ge=0)
+    auditor_style: Literal["compact", "rubric"] = "rubric"
     # the seed model: SFT steps, share of judge (EFT) examples, share of those on its own
     # answers, and the size of the fixed instruction (IFT) set — small, as in the paper,
     # so that the seed is limited by data rather than by capacity (0 = fresh tasks forever)
-    "sft_steps": 2000, "judge_share": 0.9, "self_judge_share": 0.3, "ift_examples": 128,
-    "lr": 3e-4, "epochs": 2, "consistency_weight": 1.0, "confidence_weight": 0.05,
-    "nll_weight": 0.0}  # > 0 adds the chosen side's NLL to DPO (Pang et al. 2024)
-SELECTIONS = ("sampled", "expected", "oracle")
+    sft_steps: int = Field(2000, ge=0)
+    judge_share: float = Field(0.9, ge=0, le=1)
+    self_judge_share: float = Field(0.3, ge=0, le=1)
+    ift_examples: int = Field(128, ge=0)
+    lr: float = Field(3e-4, gt=0)
+    epochs: int = Field(2, ge=1)
+    consistency_weight: float = Field(1.0, ge=0)
+    confidence_weight: float = Field(0.05, ge=0)
+    nll_weight: float = Field(0.0, ge=0, description="> 0 adds the chosen side's NLL to DPO "
+                              "(Pang et al. 2024).")
+
+
+DEFAULTS: dict[str, Any] = Options().model_dump()
+
+
+def check_options(options: dict[str, Any]) -> dict[str, Any]:
+    """``options`` completed with the defaults and validated; a bad one is a one-line error."""
+    try:
+        return Options.model_validate({**DEFAULTS, **options}).model_dump()
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        key = ".".join(str(part) for part in err["loc"]) or "options"
+        raise ConfigError(f"bad judge option {key}={err.get('input')!r}: {err['msg']}; "
+                          "see `tinmen judge run --help`") from None
 
 
 class State(TypedDict, total=False):
@@ -361,15 +397,12 @@ def study_plan(variants: list[str], reps: int, options: dict[str, Any],
     unknown = sorted(set(variants) - {"srlm", "scir"})
     if unknown:
         raise ConfigError(f"unknown variant {unknown}; choose srlm or scir")
-    if options.get("selection", DEFAULTS["selection"]) not in SELECTIONS:
-        raise ConfigError(f"unknown selection {options['selection']!r}; choose one of "
-                          f"{', '.join(SELECTIONS)}")
+    options = check_options(options)
     conditions = [Condition(v, {"variant": v}) for v in variants]
     return StudyPlan(graph=GRAPH, name="judge " + "+".join(variants), conditions=conditions,
                      reps=reps, inputs_for=lambda c, r: {"seed": derive_seed(seed, "pair", r)
                                                          % 2**31},
                      bindings_for=lambda c: bindings,
                      # every option resolved, so a replay never depends on later defaults
-                     options_for=lambda c: {**DEFAULTS, **options,
-                                            "variant": c.params["variant"]},
+                     options_for=lambda c: {**options, "variant": c.params["variant"]},
                      seed=seed, config={"variants": variants, "options": options})

@@ -44,17 +44,19 @@ def run(variant: Annotated[list[str] | None, typer.Option(
             help="srlm (plain self-rewarding) or scir; repeat for both.")] = None,
         iterations: Annotated[int, typer.Option(help="Self-rewarding iterations.", min=1)] = 3,
         prompts: Annotated[int | None, typer.Option(
-            help="Prompts per iteration [default: 384].", min=1)] = None,
+            help="Prompts per iteration (default 384).", min=1)] = None,
         candidates: Annotated[int | None, typer.Option(
-            help="Candidates per prompt [default: 4].", min=2)] = None,
+            help="Candidates per prompt (default 4).", min=2)] = None,
         judge_samples: Annotated[int | None, typer.Option(
-            help="Sampled verdicts averaged per candidate [default: 3].", min=1)] = None,
-        beta: Annotated[float | None, typer.Option(help="DPO β [default: 0.1].")] = None,
+            help="Sampled verdicts averaged per candidate (default 3).", min=1)] = None,
+        beta: Annotated[float | None, typer.Option(help="DPO β (default 0.1).")] = None,
         seeds: Annotated[int, typer.Option(help="Sessions per variant (different seed "
                                            "models).", min=1)] = 1,
         model: ModelOpt = None,
         set_: Annotated[list[str] | None, typer.Option(
-            "--set", help="KEY=VALUE graph option, repeatable (e.g. sft_steps=400).")] = None,
+            "--set", help="KEY=VALUE graph option, repeatable, e.g. nll_weight=1 (DPO + NLL), "
+            "selection=oracle (perfect-judge ablation), ift_examples=0, sft_steps=400; "
+            "docs/judge.md lists them.")] = None,
         workers: Annotated[int, typer.Option(help="Sessions in parallel.", min=1)] = 1,
         seed: int = 0,
         resume: Annotated[int | None, typer.Option(help="Finish this study id.")] = None,

@@ -64,6 +64,10 @@ def test_user_errors_are_one_line(ran, capsys):
     assert main(["judge", "run", "--variant", "rlhf", "--db", db]) == 2
     assert "unknown variant" in capsys.readouterr().err
     assert main(["judge", "run", "--set", "nope=1", "--db", db]) == 2
-    assert main(["judge", "run", "--set", "selection=best", "--db", db]) == 2
-    assert "unknown selection 'best'" in capsys.readouterr().err
+    capsys.readouterr()
+    for bad, says in (("selection=best", "selection='best'"), ("nll_weight=-1", "nll_weight=-1"),
+                      ("ift_examples=lots", "ift_examples='lots'"), ("prompts=0", "prompts=0")):
+        assert main(["judge", "run", "--set", bad, "--db", db]) == 2
+        err = capsys.readouterr().err
+        assert says in err and len(err.strip().splitlines()) == 1, err
     assert main(["judge", "rank", "--study", "999", "--db", db]) == 2
