@@ -30,7 +30,8 @@ def create_store_engine(url: str, *, busy_timeout_ms: int | None = None) -> Engi
         parsed = make_url(url)
     except ArgumentError as exc:
         raise StoreError(f"bad database URL '{url}': use a SQLAlchemy URL such as "
-                         "sqlite:///tinmen.db or postgresql+psycopg://user@host/db") from exc
+                         "sqlite:///tinmen.db or postgresql+psycopg://user@host/db, or a path "
+                         "ending in .db") from exc
     try:
         if parsed.get_backend_name() == "sqlite":
             return _sqlite_engine(url, parsed.database, busy_timeout_ms)

@@ -88,6 +88,19 @@ def test_bad_database_url_gives_one_line(url, needle):
     assert "\n" not in str(info.value)
 
 
+def test_a_plain_path_ending_in_db_is_a_sqlite_file(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    for given, file in (("runs.db", tmp_path / "runs.db"),
+                        (str(tmp_path / "abs.sqlite"), tmp_path / "abs.sqlite")):
+        store = Store.open(given)
+        with store.unit_of_work() as uow:
+            uow.sessions.add(_session("p" + file.stem))
+            uow.commit()
+        store.close()
+        assert file.exists() and sqlite3.connect(file).execute(
+            "select id from session").fetchall() == [("p" + file.stem,)]
+
+
 def test_locked_database_gives_one_line(tmp_path, monkeypatch):
     url = f"sqlite:///{tmp_path}/locked.db"
     Store.open(url)

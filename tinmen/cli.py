@@ -29,7 +29,8 @@ out = Console()
 err = Console(stderr=True)
 
 DbOpt = Annotated[str | None, typer.Option(
-    "--db", help="SQLAlchemy URL of the store [env TINMEN_DB; default sqlite:///tinmen.db]")]
+    "--db", help="The store: a SQLAlchemy URL (sqlite:///runs.db, postgresql+psycopg://…) or a "
+    "path ending in .db (env TINMEN_DB; default sqlite:///tinmen.db in the current folder).")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
 ModelOpt = Annotated[list[str] | None, typer.Option(
     "--model", "-m", help="ROLE=SPEC, repeatable: SPEC is a registered name (smollm2), "
