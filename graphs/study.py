@@ -4,12 +4,17 @@ Every trial is a session linked to its study and condition, with a seed derived 
 (study seed, condition key, rep). A session is written only when it completes, so an
 interrupted study holds whole sessions only; running the same study again (``study_id=``)
 skips the (condition, rep) pairs already completed and runs the rest.
+
+Two executors run the trials: ``threads`` (default: one process, one shared model pool)
+and ``ray`` (each trial a Ray task with one CPU; every Ray worker process keeps its own
+model pool across the trials it runs and writes to the same store). Ray starts a local
+instance with ``workers`` CPUs, or joins the cluster named by ``RAY_ADDRESS``.
 """
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable
+import os
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,6 +26,11 @@ from tinmen.models.client import derive_seed
 from tinmen.models.pool import ModelPool
 from tinmen.models.spec import ModelSpec
 from tinmen.storage import Store, orm
+
+from tinmen.errors import ConfigError
+
+EXECUTORS = ("threads", "ray")
+Completion = tuple["Condition", int, BaseException | None]
 
 
 @dataclass(frozen=True)
@@ -70,40 +80,99 @@ def create_or_resume(store: Store, plan: StudyPlan, study_id: int | None
 
 def run_study(store: Store, plan: StudyPlan, *, pool: ModelPool | None = None,
               workers: int = 1, study_id: int | None = None, progress: bool = True,
-              stop_on_error: bool = True) -> StudyOutcome:
+              stop_on_error: bool = True, executor: str = "threads") -> StudyOutcome:
     """Run every missing (condition, rep) of ``plan``; see the module docstring."""
-    pool = pool or ModelPool()
+    if executor not in EXECUTORS:
+        raise ConfigError(f"unknown executor '{executor}'; choose one of {', '.join(EXECUTORS)}")
+    if executor == "ray" and store.engine.url.get_backend_name() == "sqlite" and \
+            store.engine.url.database in (None, "", ":memory:"):
+        raise ConfigError("the Ray executor needs a store every worker can open; an in-memory "
+                          "SQLite store cannot be shared (pass --db FILE.db)")
     sid, cond_ids, done = create_or_resume(store, plan, study_id)
     todo = [(c, r) for c in plan.conditions for r in range(plan.reps)
             if (cond_ids[c.key], r) not in done]
     failed: list[tuple[str, int, str]] = []
-    lock = threading.Lock()
-
-    def trial(cond: Condition, rep: int) -> None:
-        run_session(store, plan.graph, plan.inputs_for(cond, rep), plan.bindings_for(cond),
-                    pool=pool, seed=derive_seed(plan.seed, cond.key, rep),
-                    options=plan.options_for(cond), study_id=sid,
-                    condition_id=cond_ids[cond.key], rep=rep)
-
+    runs = _on_ray(store, plan, sid, cond_ids, todo, workers) if executor == "ray" else \
+        _on_threads(store, plan, sid, cond_ids, todo, workers, pool or ModelPool())
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                TimeRemainingColumn())
     with Progress(*columns, disable=not progress, transient=False) as bar:
         task = bar.add_task(f"study {sid} ({plan.graph.name})", total=len(todo))
-        with ThreadPoolExecutor(max_workers=max(1, workers)) as ex:
-            futures = {ex.submit(trial, c, r): (c, r) for c, r in todo}
-            for fut in as_completed(futures):
-                cond, rep = futures[fut]
-                exc = fut.exception()
+        try:
+            for cond, rep, exc in runs:
                 if exc is not None:
                     if stop_on_error:
-                        for other in futures:
-                            other.cancel()
                         raise exc
-                    with lock:
-                        failed.append((cond.key, rep, str(exc)))
+                    failed.append((cond.key, rep, str(exc)))
                 bar.advance(task)
+        finally:
+            runs.close()  # cancels what has not started
     _mark(store, sid, "failed" if failed else "completed")
     return StudyOutcome(sid, len(todo) - len(failed), len(done), failed)
+
+
+def _trial(store: Store, plan: StudyPlan, sid: int, cond_id: int, cond: Condition, rep: int,
+           pool: ModelPool) -> None:
+    run_session(store, plan.graph, plan.inputs_for(cond, rep), plan.bindings_for(cond),
+                pool=pool, seed=derive_seed(plan.seed, cond.key, rep),
+                options=plan.options_for(cond), study_id=sid, condition_id=cond_id, rep=rep)
+
+
+def _on_threads(store: Store, plan: StudyPlan, sid: int, cond_ids: dict[str, int],
+                todo: list[tuple[Condition, int]], workers: int,
+                pool: ModelPool) -> Iterator[Completion]:
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as ex:
+        futures = {ex.submit(_trial, store, plan, sid, cond_ids[c.key], c, r, pool): (c, r)
+                   for c, r in todo}
+        try:
+            for fut in as_completed(futures):
+                yield (*futures[fut], fut.exception())
+        finally:
+            for fut in futures:
+                fut.cancel()
+
+
+_WORKER: dict[str, Any] = {}  # per Ray worker process: its model pool and open stores
+
+
+def _ray_trial(url: str, plan: StudyPlan, sid: int, cond_id: int, cond: Condition,
+               rep: int) -> None:
+    """One trial inside a Ray worker (the pool and the store stay open between trials)."""
+    pool = _WORKER.setdefault("pool", ModelPool())
+    stores = _WORKER.setdefault("stores", {})
+    if url not in stores:
+        stores[url] = Store.open(url, migrate=False)
+    _trial(stores[url], plan, sid, cond_id, cond, rep, pool)
+
+
+def _on_ray(store: Store, plan: StudyPlan, sid: int, cond_ids: dict[str, int],
+            todo: list[tuple[Condition, int]], workers: int) -> Iterator[Completion]:
+    try:
+        import ray
+    except ModuleNotFoundError as exc:
+        from tinmen.models.registry import missing_dependency
+
+        raise missing_dependency("ray", "--executor ray") from exc
+    if not ray.is_initialized():  # started once per process; Ray shuts it down at exit
+        address = os.environ.get("RAY_ADDRESS")
+        ray.init(address=address, num_cpus=None if address else max(1, workers),
+                 include_dashboard=False, log_to_driver=False, logging_level="WARNING")
+    url = store.engine.url.render_as_string(hide_password=False)
+    remote = ray.remote(num_cpus=1, max_retries=0)(_ray_trial)
+    refs = {remote.remote(url, plan, sid, cond_ids[c.key], c, r): (c, r) for c, r in todo}
+    try:
+        pending = list(refs)
+        while pending:
+            ready, pending = ray.wait(pending, num_returns=1)
+            try:
+                ray.get(ready[0])
+                yield (*refs[ready[0]], None)
+            except ray.exceptions.RayTaskError as exc:
+                cause = exc.cause if isinstance(exc.cause, BaseException) else exc
+                yield (*refs[ready[0]], cause)
+    finally:
+        for ref in refs:
+            ray.cancel(ref)
 
 
 def _mark(store: Store, study_id: int, status: str) -> None:

@@ -18,7 +18,8 @@ COVERAGE_TARGET = 0.8
 def evaluate_items(store: Store, items: list[Item], bindings: dict[str, ModelSpec], *,
                    policy: str, user: str, max_turns: int, seed: int = 0,
                    pool: ModelPool | None = None, progress: bool = True,
-                   workers: int = 1, images: str = "end") -> dict[str, Any]:
+                   workers: int = 1, images: str = "end", executor: str = "threads"
+                   ) -> dict[str, Any]:
     by_id = {it.id: it for it in items}
     plan = StudyPlan(graph=GRAPH, name=f"t2i-eval-{policy}-{user}",
                      conditions=[Condition(key=it.id) for it in items], reps=1,
@@ -28,7 +29,8 @@ def evaluate_items(store: Store, items: list[Item], bindings: dict[str, ModelSpe
                                             "max_turns": max_turns, "images": images},
                      seed=seed, config={"policy": policy, "user": user, "max_turns": max_turns,
                                         "images": images})
-    outcome = run_study(store, plan, pool=pool, progress=progress, workers=workers)
+    outcome = run_study(store, plan, pool=pool, progress=progress, workers=workers,
+                        executor=executor)
     return summarise(store, outcome.study_id, policy=policy, max_turns=max_turns)
 
 

@@ -32,6 +32,10 @@ DbOpt = Annotated[str | None, typer.Option(
     "--db", help="The store: a SQLAlchemy URL (sqlite:///runs.db, postgresql+psycopg://…) or a "
     "path ending in .db (env TINMEN_DB; default sqlite:///tinmen.db in the current folder).")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
+ExecutorOpt = Annotated[str, typer.Option(
+    "--executor", help="threads: sessions in threads of this process, sharing one model pool; "
+    "ray: each session a Ray task (a local Ray instance with --workers CPUs, or the cluster "
+    "in RAY_ADDRESS; needs pip install 'tinmen[ray]').")]
 ModelOpt = Annotated[list[str] | None, typer.Option(
     "--model", "-m", help="ROLE=SPEC, repeatable: SPEC is a registered name (smollm2), "
     "BACKEND:SOURCE (scripted:t2i, transformers-lm:/path) or a .json/.toml spec file.")]

@@ -10,6 +10,7 @@ from rich.table import Table
 
 from tinmen.cli import (
     DbOpt,
+    ExecutorOpt,
     JsonOpt,
     ModelOpt,
     emit_json,
@@ -58,6 +59,7 @@ def run(variant: Annotated[list[str] | None, typer.Option(
             "selection=oracle (perfect-judge ablation), ift_examples=0, sft_steps=400; "
             "docs/judge.md lists them.")] = None,
         workers: Annotated[int, typer.Option(help="Sessions in parallel.", min=1)] = 1,
+        executor: ExecutorOpt = "threads",
         seed: int = 0,
         resume: Annotated[int | None, typer.Option(help="Finish this study id.")] = None,
         db: DbOpt = None, as_json: JsonOpt = False) -> None:
@@ -75,6 +77,7 @@ def run(variant: Annotated[list[str] | None, typer.Option(
     plan = study_plan(variants, seeds, options, parse_bindings(model, GRAPH.roles), seed=seed)
     store = open_store(db)
     outcome = run_study(store, plan, pool=ModelPool(), workers=workers, study_id=resume,
+                        executor=executor,
                         progress=not as_json)
     rows = per_iteration(store, outcome.study_id)
     if as_json:

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from tinmen.cli import DbOpt, JsonOpt, ModelOpt, emit_json, open_store, out
+from tinmen.cli import DbOpt, ExecutorOpt, JsonOpt, ModelOpt, emit_json, open_store, out
 from tinmen.errors import UnknownModelError
 
 app = typer.Typer(help="The principal-agent shopper: who reads the explanation vs. how often "
@@ -63,6 +63,7 @@ def study(scenario: Annotated[list[str] | None, typer.Option(
               "--controls", help="Add the paper's controls: reversed labels × prompt case "
               "(upper / lower / standard).")] = False,
           workers: Annotated[int, typer.Option(help="Sessions run in parallel.", min=1)] = 1,
+          executor: ExecutorOpt = "threads",
           max_new_tokens: Annotated[int, typer.Option(
               help="Token limit of the free-text answer.", min=1)] = 64,
           seed: int = 0,
@@ -84,6 +85,7 @@ def study(scenario: Annotated[list[str] | None, typer.Option(
                       max_new_tokens=max_new_tokens, seed=seed)
     store = open_store(db)
     outcome = run_study(store, plan, pool=ModelPool(), workers=workers, study_id=resume,
+                        executor=executor,
                         progress=not as_json)
     rows = cells(store, outcome.study_id)
     if as_json:

@@ -10,7 +10,16 @@ import typer
 from PIL import Image
 from rich.tree import Tree
 
-from tinmen.cli import DbOpt, JsonOpt, ModelOpt, emit_json, open_store, out, quiet_transformers
+from tinmen.cli import (
+    DbOpt,
+    ExecutorOpt,
+    JsonOpt,
+    ModelOpt,
+    emit_json,
+    open_store,
+    out,
+    quiet_transformers,
+)
 from tinmen.errors import ConfigError
 
 app = typer.Typer(help="The proactive clarifying text-to-image agent (Hahn et al., 2025). "
@@ -121,7 +130,9 @@ def eval_cmd(items: Annotated[Path | None, typer.Option(
              policy: PolicyOpt = "attribute",
              user: Annotated[str, typer.Option(help="oracle | llm | stochastic")] = "oracle",
              max_turns: TurnsOpt = 5, model: ModelOpt = None, db: DbOpt = None,
-             seed: int = 0, workers: int = 1,
+             seed: int = 0,
+             workers: Annotated[int, typer.Option(help="Sessions in parallel.", min=1)] = 1,
+             executor: ExecutorOpt = "threads",
              images: Annotated[str, typer.Option(
                  help="end: draw the final belief only; each: draw (and, with -m scorer=SPEC, "
                  "score against the description) every turn")] = "end",
@@ -145,7 +156,7 @@ def eval_cmd(items: Annotated[Path | None, typer.Option(
     bindings = parse_bindings(model, defaults)
     summary = evaluate_items(open_store(db), chosen, bindings, policy=policy, user=user,
                              max_turns=max_turns, seed=seed, progress=not as_json,
-                             workers=workers, images=images)
+                             workers=workers, images=images, executor=executor)
     if as_json:
         return emit_json(summary)
     for row in summary["turns"]:

@@ -11,6 +11,7 @@ from rich.table import Table
 
 from tinmen.cli import (
     DbOpt,
+    ExecutorOpt,
     JsonOpt,
     ModelOpt,
     emit_json,
@@ -74,6 +75,7 @@ def run(task: Annotated[str, typer.Option(help="synthetic (planted regions) or t
             "--set", help="KEY=VALUE option, repeatable: conflict_alpha=0.2, "
             "train={\"epochs\": 3}, synthetic={\"groups\": 8}, text={\"n_test\": 200}.")] = None,
         workers: Annotated[int, typer.Option(help="Sessions in parallel.", min=1)] = 1,
+        executor: ExecutorOpt = "threads",
         seed: int = 0,
         resume: Annotated[int | None, typer.Option(help="Finish this study id.")] = None,
         db: DbOpt = None, as_json: JsonOpt = False) -> None:
@@ -94,6 +96,7 @@ def run(task: Annotated[str, typer.Option(help="synthetic (planted regions) or t
     quiet_transformers()
     store = open_store(db)
     outcome = run_study(store, plan, pool=ModelPool(), workers=workers, study_id=resume,
+                        executor=executor,
                         progress=not as_json)
     result = summary(store, outcome.study_id)
     if as_json:
