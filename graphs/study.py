@@ -160,8 +160,8 @@ def _on_ray(store: Store, plan: StudyPlan, sid: int, cond_ids: dict[str, int],
     url = store.engine.url.render_as_string(hide_password=False)
     remote = ray.remote(num_cpus=1, max_retries=0)(_ray_trial)
     refs = {remote.remote(url, plan, sid, cond_ids[c.key], c, r): (c, r) for c, r in todo}
+    pending = list(refs)
     try:
-        pending = list(refs)
         while pending:
             ready, pending = ray.wait(pending, num_returns=1)
             try:
@@ -171,7 +171,7 @@ def _on_ray(store: Store, plan: StudyPlan, sid: int, cond_ids: dict[str, int],
                 cause = exc.cause if isinstance(exc.cause, BaseException) else exc
                 yield (*refs[ready[0]], cause)
     finally:
-        for ref in refs:
+        for ref in pending:  # only unfinished ones: cancelling a finished task trips Ray
             ray.cancel(ref)
 
 
