@@ -27,6 +27,7 @@ from typing import Any
 from tinmen.models.client import png_bytes, png_image
 from tinmen.models.protocols import CAPABILITIES, CallStats, GenerateParams
 from tinmen.models.registry import backend_class
+from tinmen.models.sources import LOADING
 from tinmen.models.spec import ModelSpec
 
 from tinmen.errors import ConfigError
@@ -83,7 +84,8 @@ class ModelPool:
                     entry.in_use += 1
                     self._entries.move_to_end(key)
                     return entry
-            backend = backend_class(spec.backend).from_spec(spec)
+            with LOADING:  # loads of different specs must not overlap either
+                backend = backend_class(spec.backend).from_spec(spec)
             with self._lock:
                 entry = _Entry(spec=spec, backend=backend, nbytes=int(backend.nbytes()),
                                in_use=1)

@@ -9,6 +9,7 @@ be in the local cache; downloads are never attempted (``local_files_only``).
 from __future__ import annotations
 
 import importlib.util
+import threading
 from pathlib import Path
 
 from tinmen.models.registry import missing_dependency
@@ -16,6 +17,13 @@ from tinmen.models.registry import missing_dependency
 from tinmen.errors import ConfigError
 
 PACKAGE_PREFIX = "package:"
+
+# transformers builds models under process-global context managers (meta device, default
+# dtype) and imports its classes lazily, so two threads building at once can corrupt each
+# other's model ("Cannot copy out of meta tensor") or see a half-imported module. Every
+# load or construction of a model or tokenizer in tinmen holds this (re-entrant) lock;
+# inference is unaffected.
+LOADING = threading.RLock()
 
 
 def package_dir(module: str) -> Path:

@@ -32,6 +32,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from tinmen.agents.judge.losses import make_batch, token_logprobs
 from tinmen.agents.judge.rubric import judge_prompt, task_prompt, verdict_text
 from tinmen.agents.judge.tasks import Task, judge_training_response, make_tasks, oracle_score
+from tinmen.models.sources import LOADING
 
 EOS = "<eos>"
 PAD = "<pad>"
@@ -71,6 +72,11 @@ class TinyConfig(BaseModel):
 # --------------------------------------------------------------------------- building
 def build_tokenizer() -> Any:
     """Character tokenizer: one id per character of ``ALPHABET`` plus pad/unk/eos."""
+    with LOADING:  # see tinmen.models.sources
+        return _build_tokenizer()
+
+
+def _build_tokenizer() -> Any:
     from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers
     from transformers import PreTrainedTokenizerFast
 
@@ -83,6 +89,11 @@ def build_tokenizer() -> Any:
 
 
 def build_model(tokenizer: Any, config: TinyConfig) -> Any:
+    with LOADING:  # see tinmen.models.sources
+        return _build_model(tokenizer, config)
+
+
+def _build_model(tokenizer: Any, config: TinyConfig) -> Any:
     from transformers import LlamaConfig, LlamaForCausalLM
 
     torch.manual_seed(config.seed)
@@ -101,11 +112,13 @@ def encode(tokenizer: Any, text: str) -> list[int]:
 
 def load(path: str | Path) -> tuple[Any, Any]:
     """(model, tokenizer) from a local HF directory; never touches a hub."""
+    from tinmen.models.sources import LOADING
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    tok = AutoTokenizer.from_pretrained(path, local_files_only=True)
-    model = AutoModelForCausalLM.from_pretrained(path, local_files_only=True,
-                                                 dtype=torch.float32)
+    with LOADING:  # never beside another thread's load (see tinmen.models.sources)
+        tok = AutoTokenizer.from_pretrained(path, local_files_only=True)
+        model = AutoModelForCausalLM.from_pretrained(path, local_files_only=True,
+                                                     dtype=torch.float32)
     return model, tok
 
 

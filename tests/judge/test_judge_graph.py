@@ -112,3 +112,16 @@ def test_oracle_selection_pairs_only_what_the_oracle_orders(tmp_path):
     assert pairs and all(p.label == 1.0 for p in pairs)
     assert session_iterations(store, sid)[1]["pair_precision"] == 1.0
     store.close()
+
+
+def test_sessions_in_parallel_threads_load_their_checkpoints_safely(tmp_path):
+    """Two judge sessions in threads load different checkpoints at the same time; loads are
+    serialised (transformers builds models under process-global contexts)."""
+    from tinmen.storage import Store
+
+    store = Store.open(f"sqlite:///{tmp_path}/p.db")
+    plan = study_plan(["srlm"], 3, {**SMALL, "prompts": 4}, parse_bindings([], GRAPH.roles))
+    outcome = run_study(store, plan, pool=ModelPool(), workers=3, progress=False,
+                        stop_on_error=False)
+    assert outcome.failed == [] and outcome.ran == 3
+    store.close()
