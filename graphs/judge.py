@@ -184,12 +184,12 @@ def judge(state: State, runtime: Runtime[Context]) -> State:
                         for _ in range(opt(ctx, "judge_samples"))]
             probs = ctx.models.choose("policy", prompt,
                                       rubric.score_options(state["style"])).probs
-            avg = rubric.average_score(verdicts)
+            avg, oracle = rubric.average_score(verdicts), oracle_score(task, text)
             pick = {"sampled": avg, "expected": rubric.expected_score(probs),
-                    "oracle": float(oracle_score(task, text))}[opt(ctx, "selection")]
+                    "oracle": float(oracle)}[opt(ctx, "selection")]
             ctx.recorder.belief(f"t{t}/{task.id}/c{j}/score", avg, agent="judge",
                                 distribution={str(s): p for s, p in zip(rubric.SCORES, probs)})
-            ctx.recorder.prediction("candidate", f"{task.id}#{j}", label=oracle_score(task, text),
+            ctx.recorder.prediction("candidate", f"{task.id}#{j}", label=oracle,
                                     predicted=avg, probability=rubric.expected_score(probs) / 5,
                                     split=f"t{t}", meta={"text": text})
             scores.append(pick)

@@ -96,7 +96,7 @@ def inconsistency_sql(study_id: int) -> Any:
 def rows_sql(study_id: int, model: str) -> Any:
     """Raw prediction rows of one kind (for statistics SQL lacks: ρ, τ, pairwise accuracy)."""
     return (select(P.session_id, iteration_of(P.split).label("it"), P.example_id, P.label,
-                   P.predicted, P.meta)
+                   P.predicted, P.probability, P.meta)
             .where(P.model == model, P.session_id.in_(_sessions_of(study_id))))
 
 
@@ -113,16 +113,10 @@ def _judge_agreement(rows: Iterable[Any]) -> dict[Key, dict[str, float | None]]:
     return out
 
 
-def candidates_sql(study_id: int) -> Any:
-    """Every judged candidate: oracle score (label) and the judge's expected score / 5."""
-    return (select(P.session_id, iteration_of(P.split).label("it"), P.example_id, P.label,
-                   P.probability)
-            .where(P.model == "candidate", P.session_id.in_(_sessions_of(study_id))))
-
-
 def _own_judgement(rows: Iterable[Any]) -> dict[Key, dict[str, float | None]]:
-    """How well the judge orders its own candidates (within each prompt), and their mean
-    oracle score — the quality of what M_{t-1} samples, which DPO trains on."""
+    """How well the judge orders its own candidates (within each prompt, by its expected
+    score, stored as ``probability``), and their mean oracle score — the quality of what
+    M_{t-1} samples, which DPO trains on."""
     grouped: dict[Key, list[Any]] = defaultdict(list)
     for r in rows:
         grouped[(r.session_id, r.it)].append(r)
@@ -143,7 +137,7 @@ def session_iterations(store: Store, study_id: int) -> list[dict[str, Any]]:
         incons = {(r.session_id, r.it): r.inconsistency
                   for r in db.execute(inconsistency_sql(study_id))}
         judge = _judge_agreement(db.execute(rows_sql(study_id, "judgeset")).all())
-        own = _own_judgement(db.execute(candidates_sql(study_id)).all())
+        own = _own_judgement(db.execute(rows_sql(study_id, "candidate")).all())
         evals = db.execute(rows_sql(study_id, "eval")).all()
     means: dict[Key, list[float]] = defaultdict(list)
     for r in evals:

@@ -14,7 +14,7 @@ instance with ``workers`` CPUs, or joins the cluster named by ``RAY_ADDRESS``.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from typing import Any
@@ -30,7 +30,6 @@ from tinmen.storage import Store, orm
 from tinmen.errors import ConfigError
 
 EXECUTORS = ("threads", "ray")
-Completion = tuple["Condition", int, BaseException | None]
 
 
 @dataclass(frozen=True)
@@ -52,6 +51,9 @@ class StudyPlan:
     options_for: Callable[[Condition], dict[str, Any]] = lambda c: {}
     seed: int = 0
     config: dict[str, Any] = field(default_factory=dict)
+
+
+Runs = Generator[tuple[Condition, int, BaseException | None], None, None]  # trials as they end
 
 
 @dataclass
@@ -120,7 +122,7 @@ def _trial(store: Store, plan: StudyPlan, sid: int, cond_id: int, cond: Conditio
 
 def _on_threads(store: Store, plan: StudyPlan, sid: int, cond_ids: dict[str, int],
                 todo: list[tuple[Condition, int]], workers: int,
-                pool: ModelPool) -> Iterator[Completion]:
+                pool: ModelPool) -> Runs:
     with ThreadPoolExecutor(max_workers=max(1, workers)) as ex:
         futures = {ex.submit(_trial, store, plan, sid, cond_ids[c.key], c, r, pool): (c, r)
                    for c, r in todo}
@@ -138,15 +140,16 @@ _WORKER: dict[str, Any] = {}  # per Ray worker process: its model pool and open 
 def _ray_trial(url: str, plan: StudyPlan, sid: int, cond_id: int, cond: Condition,
                rep: int) -> None:
     """One trial inside a Ray worker (the pool and the store stay open between trials)."""
-    pool = _WORKER.setdefault("pool", ModelPool())
-    stores = _WORKER.setdefault("stores", {})
+    if not _WORKER:
+        _WORKER.update(pool=ModelPool(), stores={})
+    stores = _WORKER["stores"]
     if url not in stores:
         stores[url] = Store.open(url, migrate=False)
-    _trial(stores[url], plan, sid, cond_id, cond, rep, pool)
+    _trial(stores[url], plan, sid, cond_id, cond, rep, _WORKER["pool"])
 
 
 def _on_ray(store: Store, plan: StudyPlan, sid: int, cond_ids: dict[str, int],
-            todo: list[tuple[Condition, int]], workers: int) -> Iterator[Completion]:
+            todo: list[tuple[Condition, int]], workers: int) -> Runs:
     try:
         import ray
     except ModuleNotFoundError as exc:

@@ -72,38 +72,32 @@ class TinyConfig(BaseModel):
 # --------------------------------------------------------------------------- building
 def build_tokenizer() -> Any:
     """Character tokenizer: one id per character of ``ALPHABET`` plus pad/unk/eos."""
-    with LOADING:  # see tinmen.models.sources
-        return _build_tokenizer()
-
-
-def _build_tokenizer() -> Any:
     from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers
-    from transformers import PreTrainedTokenizerFast
 
-    vocab = {tok: i for i, tok in enumerate([PAD, UNK, EOS, *ALPHABET])}
-    core = Tokenizer(models.WordLevel(vocab=vocab, unk_token=UNK))
-    core.pre_tokenizer = pre_tokenizers.Split(Regex(r"[\s\S]"), behavior="isolated")
-    core.decoder = decoders.Fuse()
-    return PreTrainedTokenizerFast(tokenizer_object=core, unk_token=UNK, pad_token=PAD,
-                                   eos_token=EOS, clean_up_tokenization_spaces=False)
+    with LOADING:  # no other thread builds or loads meanwhile (see tinmen.models.sources)
+        from transformers import PreTrainedTokenizerFast
+
+        vocab = {tok: i for i, tok in enumerate([PAD, UNK, EOS, *ALPHABET])}
+        core = Tokenizer(models.WordLevel(vocab=vocab, unk_token=UNK))
+        core.pre_tokenizer = pre_tokenizers.Split(Regex(r"[\s\S]"), behavior="isolated")
+        core.decoder = decoders.Fuse()
+        return PreTrainedTokenizerFast(tokenizer_object=core, unk_token=UNK, pad_token=PAD,
+                                       eos_token=EOS, clean_up_tokenization_spaces=False)
 
 
 def build_model(tokenizer: Any, config: TinyConfig) -> Any:
-    with LOADING:  # see tinmen.models.sources
-        return _build_model(tokenizer, config)
+    with LOADING:  # see build_tokenizer
+        from transformers import LlamaConfig, LlamaForCausalLM
 
-
-def _build_model(tokenizer: Any, config: TinyConfig) -> Any:
-    from transformers import LlamaConfig, LlamaForCausalLM
-
-    torch.manual_seed(config.seed)
-    cfg = LlamaConfig(vocab_size=len(tokenizer), hidden_size=config.hidden,
-                      intermediate_size=3 * config.hidden, num_hidden_layers=config.layers,
-                      num_attention_heads=config.heads, num_key_value_heads=config.heads,
-                      max_position_embeddings=config.max_len, tie_word_embeddings=True,
-                      pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id,
-                      bos_token_id=tokenizer.eos_token_id)
-    return LlamaForCausalLM(cfg)
+        torch.manual_seed(config.seed)
+        cfg = LlamaConfig(vocab_size=len(tokenizer), hidden_size=config.hidden,
+                          intermediate_size=3 * config.hidden, num_hidden_layers=config.layers,
+                          num_attention_heads=config.heads, num_key_value_heads=config.heads,
+                          max_position_embeddings=config.max_len, tie_word_embeddings=True,
+                          pad_token_id=tokenizer.pad_token_id,
+                          eos_token_id=tokenizer.eos_token_id,
+                          bos_token_id=tokenizer.eos_token_id)
+        return LlamaForCausalLM(cfg)
 
 
 def encode(tokenizer: Any, text: str) -> list[int]:
@@ -112,10 +106,9 @@ def encode(tokenizer: Any, text: str) -> list[int]:
 
 def load(path: str | Path) -> tuple[Any, Any]:
     """(model, tokenizer) from a local HF directory; never touches a hub."""
-    from tinmen.models.sources import LOADING
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    with LOADING:  # see build_tokenizer
+        from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    with LOADING:  # never beside another thread's load (see tinmen.models.sources)
         tok = AutoTokenizer.from_pretrained(path, local_files_only=True)
         model = AutoModelForCausalLM.from_pretrained(path, local_files_only=True,
                                                      dtype=torch.float32)
