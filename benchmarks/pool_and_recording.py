@@ -21,7 +21,7 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 import torch
-from tinmen.graphs.example import GRAPH
+from tinmen.graphs.example import AGENT
 from tinmen.graphs.session import run_session
 from tinmen.models.client import LiveModels
 from tinmen.models.pool import ModelPool
@@ -64,11 +64,11 @@ def memory(spec: ModelSpec) -> tuple[int, int, int, int]:
 def session_time(spec: ModelSpec, n: int, record: bool, workdir: Path) -> float:
     store = Store.open(f"sqlite:///{workdir}/bench-{record}.db")
     pool = ModelPool()
-    run_session(store, GRAPH, {"request": "warm up"}, {"agent": spec}, pool=pool,
+    run_session(store, AGENT, {"request": "warm up"}, {"agent": spec}, pool=pool,
                 options={"max_new_tokens": 8}, record=record)
     start = time.perf_counter()
     for i in range(n):
-        run_session(store, GRAPH, {"request": f"How do I cook pasta number {i}?"},
+        run_session(store, AGENT, {"request": f"How do I cook pasta number {i}?"},
                     {"agent": spec}, pool=pool, seed=i, options={"max_new_tokens": 8},
                     record=record)
     return (time.perf_counter() - start) / n

@@ -19,7 +19,7 @@ from pathlib import Path
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
-from tinmen.graphs.judge import GRAPH, study_plan
+from tinmen.graphs.judge import AGENT, study_plan
 from tinmen.graphs.judge_report import session_iterations
 from tinmen.graphs.study import run_study
 from tinmen.models.pool import ModelPool
@@ -32,7 +32,7 @@ OPTIONS = {"iterations": 1, "prompts": 48, "sft_steps": 300, "eval_items": 20,
 
 def run(executor: str, workers: int, seeds: int, folder: Path) -> tuple[float, list[float]]:
     store = Store.open(f"sqlite:///{folder}/{executor}-{workers}.db")
-    plan = study_plan(["srlm"], seeds, OPTIONS, parse_bindings([], GRAPH.roles))
+    plan = study_plan(["srlm"], seeds, OPTIONS, parse_bindings([], AGENT.roles))
     start = time.perf_counter()
     sid = run_study(store, plan, pool=ModelPool(), workers=workers, executor=executor,
                     progress=False).study_id

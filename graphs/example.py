@@ -9,12 +9,26 @@ from __future__ import annotations
 
 from typing import Literal, TypedDict
 
+from pydantic import BaseModel, ConfigDict, Field
+
 from langgraph.graph import END, START, StateGraph
 from langgraph.runtime import Runtime
-from tinmen.graphs.runtime import Context, GraphDef, recorded
+from tinmen.graphs.runtime import Context, AgentDef, recorded
 
 TOPICS = ["science", "cooking", "travel", "sports", "money"]
 CLARIFY_ENTROPY = 1.2  # nats; above this the topic is too unclear to answer directly
+
+
+class Options(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    max_new_tokens: int = Field(32, ge=1, le=4096, description="Length limit of the reply.")
+
+
+class Inputs(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    request: str = Field(min_length=1, description="The request the agent handles.")
 
 
 class State(TypedDict, total=False):
@@ -55,7 +69,7 @@ def write(state: State, runtime: Runtime[Context]) -> State:
            "clarify" else f"Answer this {state['topic']} request in one sentence.")
     gen = ctx.models.generate("agent", [{"role": "user", "content":
                                          f"{ask}\nRequest: {state['request']}"}],
-                              max_new_tokens=int(ctx.options.get("max_new_tokens", 32)))
+                              max_new_tokens=ctx.options["max_new_tokens"])
     ctx.recorder.belief("reply.nll", round(gen.nll, 6), agent="agent", source="model")
     return {"reply": gen.text.strip()}
 
@@ -76,8 +90,8 @@ def build(checkpointer: object) -> object:
     return g.compile(checkpointer=checkpointer)
 
 
-GRAPH = GraphDef(
-    name="example", build=build, roles={"agent": "smollm2"},
+AGENT = AgentDef(
+    name="example", build=build, roles={"agent": "smollm2"}, options=Options, inputs=Inputs,
     initial_state=lambda inputs, options: {"request": inputs["request"]},
     output=lambda s: {"topic": s.get("topic"), "action": s.get("action"),
                       "reply": s.get("reply")},

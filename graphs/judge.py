@@ -29,7 +29,7 @@ from tinmen.agents.judge import rubric, tiny
 from tinmen.agents.judge.pairs import PairBeliefs, keep_pair, select_pair, sigmoid, similarity
 from tinmen.agents.judge.tasks import Task, graded_responses, make_tasks, oracle_score
 from tinmen.agents.judge.train import TrainPair, UpdateConfig, dpo_update
-from tinmen.graphs.runtime import Context, GraphDef, recorded
+from tinmen.graphs.runtime import Context, AgentDef, recorded
 from tinmen.graphs.study import Condition, StudyPlan
 from tinmen.models.client import RecordedModels, derive_seed
 from tinmen.models.spec import ModelSpec
@@ -42,7 +42,7 @@ class Options(BaseModel):
     """Every option of the judge graph, checked before a session starts (``--set KEY=VALUE``
     sets any of them); the field names are the keys."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     variant: Literal["srlm", "scir"] = "srlm"
     iterations: int = Field(3, ge=1)
@@ -80,13 +80,7 @@ DEFAULTS: dict[str, Any] = Options().model_dump()
 
 def check_options(options: dict[str, Any]) -> dict[str, Any]:
     """``options`` completed with the defaults and validated; a bad one is a one-line error."""
-    try:
-        return Options.model_validate({**DEFAULTS, **options}).model_dump()
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        key = ".".join(str(part) for part in err["loc"]) or "options"
-        raise ConfigError(f"bad judge option {key}={err.get('input')!r}: {err['msg']}; "
-                          "see `tinmen judge run --help`") from None
+    return AGENT.resolve_options(options)
 
 
 class State(TypedDict, total=False):
@@ -381,12 +375,13 @@ def build(checkpointer: object) -> object:
     return g.compile(checkpointer=checkpointer)
 
 
-GRAPH = GraphDef(
-    name="judge", build=build,
+AGENT = AgentDef(
+    name="judge", build=build, options=Options,
     roles={"policy": "judge-tiny", "auditor": "scripted:judge-noisy"},
+    report="tinmen.graphs.judge_report:report",
     initial_state=lambda inputs, options: {
         "seed": int(inputs.get("seed", 0)),
-        "iterations": int(options.get("iterations", DEFAULTS["iterations"]))},
+        "iterations": int(options["iterations"])},
     output=lambda s: {"iterations": s.get("t"), "policy": (s.get("policy") or {}).get("source")},
     description="self-rewarding loop (Yuan et al.) with SCIR internal-reward consistency")
 
@@ -399,7 +394,7 @@ def study_plan(variants: list[str], reps: int, options: dict[str, Any],
         raise ConfigError(f"unknown variant {unknown}; choose srlm or scir")
     options = check_options(options)
     conditions = [Condition(v, {"variant": v}) for v in variants]
-    return StudyPlan(graph=GRAPH, name="judge " + "+".join(variants), conditions=conditions,
+    return StudyPlan(graph=AGENT, name="judge " + "+".join(variants), conditions=conditions,
                      reps=reps, inputs_for=lambda c, r: {"seed": derive_seed(seed, "pair", r)
                                                          % 2**31},
                      bindings_for=lambda c: bindings,

@@ -9,9 +9,10 @@ stored whole up to the pause (status ``interrupted``). Nodes call :meth:`belief`
 
 from __future__ import annotations
 
+import itertools
 import math
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -56,12 +57,17 @@ class Recorder:
         self._saved_human = 0
         self._saved_loose = 0
         self._discard_ids: list[int] = []
+        self._seq = itertools.count()  # one order over beliefs, decisions, calls, inputs
+        self.on_step: Callable[[_StepBuffer], None] | None = None  # progress (the CLI)
 
     @classmethod
     def resume(cls, session: orm.Session, saved_steps: Sequence[tuple[int, int, str]],
-               saved_human: int) -> Recorder:
+               saved_human: int, next_seq: int = 0,
+               saved_agents: Sequence[str] = ()) -> Recorder:
         """A recorder that appends to a stored session (resuming after a pause)."""
         rec = cls(session)
+        rec._seq = itertools.count(next_seq)
+        rec.agents = {name: {"seed": 0, "roles": [], "saved": True} for name in saved_agents}
         for step_id, index, node in saved_steps:
             rec.steps.append(_StepBuffer(index, node, None, None, saved_id=step_id))
         return rec
@@ -72,6 +78,7 @@ class Recorder:
              checkpoint_id: str | None = None) -> Iterator[_StepBuffer]:
         """Attribute everything inside the block to one execution of ``node``."""
         buf = _StepBuffer(len(self.steps), node, agent, checkpoint_id)
+        self._seen_agent(agent)
         self.steps.append(buf)
         previous, self.current = self.current, buf
         try:
@@ -79,6 +86,8 @@ class Recorder:
         finally:
             buf.duration_s = time.perf_counter() - buf.started
             self.current = previous
+            if self.on_step is not None:
+                self.on_step(buf)
 
     @property
     def step_name(self) -> str | None:
@@ -95,10 +104,20 @@ class Recorder:
     def agent(self, name: str, seed: int, roles: Sequence[str] = ()) -> None:
         self.agents[name] = {"seed": seed, "roles": list(roles)}
 
+    def _seen_agent(self, name: str | None) -> None:
+        """Every agent named by a step, belief or decision gets its ``agent`` row."""
+        if name and name not in self.agents:
+            from tinmen.models.client import derive_seed
+
+            self.agent(name, derive_seed(self.session.seed, "agent", name))
+
     # ----------------------------------------------------------------- rows
     def _add(self, kind: str, row: dict[str, Any]) -> None:
         if not self.enabled:
             return
+        if kind in ("belief", "decision"):
+            row["seq"] = next(self._seq)
+            self._seen_agent(row.get("agent"))
         (self.current.rows if self.current else self.loose).append((kind, row))
 
     def belief(self, subject: str, value: Any, *, distribution: Mapping[str, float] | None = None,
@@ -136,10 +155,11 @@ class Recorder:
     def human_input(self, kind: str, prompt: Any, response: Any) -> None:
         step = self.current.index if self.current else (len(self.steps) - 1 if self.steps else None)
         self.human.append({"kind": kind, "prompt": prompt, "response": response,
-                           "step_index": step})
+                           "step_index": step, "seq": next(self._seq)})
 
     def model_call(self, record: CallRecord) -> None:
         """The session's :class:`Models` reports every call here (CallSink)."""
+        record.seq = next(self._seq)
         if self.enabled and self.current is not None:
             self.current.calls.append(record)
         elif self.enabled:

@@ -12,8 +12,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from tinmen.graphs.registry import get_graph
-from tinmen.graphs.session import SessionResult, run_session
+from tinmen.graphs.definition import RunMode
+from tinmen.graphs.session import SessionResult, SessionSpec, check_bindings, check_seed, \
+    start_session
 from tinmen.models.spec import ModelSpec
 from tinmen.storage import Store, orm
 
@@ -58,13 +59,12 @@ def _recorded_answers(human: list[Any]) -> Any:
 def replay_session(store: Store, session_id: str, *, record: bool = True) -> ReplayReport:
     """Re-run a stored session from its record; see the module docstring."""
     row, calls, human = _load(store, session_id)
-    graph = get_graph(row.graph)
-    bindings = {r: ModelSpec.model_validate(s) for r, s in row.bindings.items()}
+    spec = SessionSpec.of_row(row).derived(mode=RunMode.REPLAY, parent_id=row.id,
+                                           fork_step=None, study_id=None, condition_id=None,
+                                           rep=None)
     try:
-        result = run_session(store, graph, row.inputs["inputs"], bindings, seed=row.seed,
-                             options=row.inputs.get("options"),
-                             answer=_recorded_answers(human), mode="replay",
-                             parent_id=row.id, records=calls, record=record)
+        result = start_session(store, spec, answer=_recorded_answers(human), records=calls,
+                               record=record)
     except ReplayDivergence as exc:
         return ReplayReport(row.id, None, False, divergence={
             "step": exc.step, "role": exc.role, "call_index": exc.call_index,
@@ -79,9 +79,11 @@ def replay_session(store: Store, session_id: str, *, record: bool = True) -> Rep
 
 
 def fork_session(store: Store, session_id: str, at_step: int,
-                 bindings: dict[str, ModelSpec], *, pool: Any,
-                 seed: int | None = None) -> SessionResult:
-    """Replay ``session_id`` up to step ``at_step`` (exclusive), then run live."""
+                 bindings: dict[str, ModelSpec], *, pool: Any, seed: int | None = None,
+                 options: dict[str, Any] | None = None) -> SessionResult:
+    """Replay ``session_id`` up to step ``at_step`` (exclusive), then run live with other
+    models for some roles, another seed or other options (validated before anything
+    runs)."""
     row, calls, human = _load(store, session_id)
     with store.unit_of_work() as uow:
         steps = {s.id: s.index for s in uow.records.steps(row.id)}
@@ -90,14 +92,17 @@ def fork_session(store: Store, session_id: str, at_step: int,
     if not 0 <= at_step <= len(steps):
         raise ConfigError(f"--at-step must be between 0 and {len(steps)} for session {row.id}")
     prefix = [c for c in calls if (call_steps.get((c.role, c.call_index)) or 0) < at_step]
-    merged = {r: ModelSpec.model_validate(s) for r, s in row.bindings.items()}
-    merged.update(bindings)
-    graph = get_graph(row.graph)
-    return run_session(store, graph, row.inputs["inputs"], merged, pool=pool,
-                       seed=row.seed if seed is None else seed,
-                       options=row.inputs.get("options"),
-                       answer=_recorded_answers(human), mode="fork", parent_id=row.id,
-                       fork_step=at_step, records=prefix, live_after_records=True)
+    base = SessionSpec.of_row(row)
+    merged = {**base.bindings, **bindings}
+    check_bindings(base.agent, merged)
+    if seed is not None:
+        check_seed(seed)
+    spec = base.derived(mode=RunMode.FORK, parent_id=row.id, fork_step=at_step,
+                        bindings=merged, seed=row.seed if seed is None else seed,
+                        options=base.agent.resolve_options({**base.options, **(options or {})}),
+                        study_id=None, condition_id=None, rep=None)
+    return start_session(store, spec, pool=pool, answer=_recorded_answers(human),
+                         records=prefix)
 
 
 def _belief_key(b: orm.Belief) -> tuple[Any, ...]:

@@ -3,8 +3,8 @@
 Nodes are module-level functions ``node(state, runtime) -> partial update`` where
 ``runtime.context`` is a :class:`Context` (models, recorder, seed, options) — never globals.
 :func:`recorded` wraps a node so everything it records is attributed to one ``step`` row.
-A :class:`GraphDef` tells the session runner how to build a graph, which roles it needs
-(with their default models), how to make its first state and how to read its output.
+The agent definition itself (:class:`~tinmen.graphs.definition.AgentDef`) lives in
+``graphs/definition.py``.
 """
 
 from __future__ import annotations
@@ -16,31 +16,28 @@ from typing import Any
 
 from langgraph.config import get_config
 from langgraph.runtime import Runtime
+from tinmen.graphs.definition import AgentDef, RunMode
 from tinmen.graphs.recorder import Recorder
 from tinmen.models.client import Models
+
+__all__ = ["AgentDef", "Context", "RunMode", "recorded"]
 
 
 @dataclass
 class Context:
-    """The typed runtime context of a tinmen graph."""
+    """The typed runtime context of a tinmen graph.
+
+    ``options`` are the agent's options, validated and completed with their defaults by the
+    runner; ``mode`` says how model calls are served (a node never needs to know, but a
+    node that trains a model in the session uses it to skip work whose result is recorded).
+    """
 
     models: Models
     recorder: Recorder
     seed: int
     options: dict[str, Any] = field(default_factory=dict)
+    mode: RunMode = RunMode.LIVE
     interrupted_step: Any = None  # set by the runner while a node waits for human input
-
-
-@dataclass(frozen=True)
-class GraphDef:
-    """A graph the runner can run, replay and fork by name."""
-
-    name: str
-    build: Callable[[Any], Any]  # checkpointer -> compiled graph
-    roles: dict[str, str]  # role -> default spec text ("" = optional, unbound by default)
-    initial_state: Callable[[dict[str, Any], dict[str, Any]], dict[str, Any]]  # (inputs, options)
-    output: Callable[[dict[str, Any]], dict[str, Any]]
-    description: str = ""
 
 
 def recorded(name: str, fn: Callable[..., Any], *, agent: str | None = None) -> Callable[..., Any]:

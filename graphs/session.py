@@ -8,6 +8,7 @@ input, with status ``interrupted``. A session that raises writes nothing.
 
 from __future__ import annotations
 
+import dataclasses
 import sqlite3
 import uuid
 from collections.abc import Callable, Sequence
@@ -16,8 +17,10 @@ from typing import Any
 
 from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.types import Command
+from tinmen.graphs.definition import AgentDef, RunMode, Status
 from tinmen.graphs.recorder import Recorder
-from tinmen.graphs.runtime import Context, GraphDef
+from tinmen.graphs.registry import agent_for_session, load_agent, reference_of
+from tinmen.graphs.runtime import Context
 from tinmen.models.client import CallRecord, LiveModels, Models, RecordedModels, derive_seed
 from tinmen.models.spec import ModelSpec
 from tinmen.storage import Store, orm
@@ -46,75 +49,156 @@ def checkpointer_for(store: Store) -> Any:
 
 
 def _make_checkpointer(store: Store) -> Any:
+    """Every saver gets the strict serializer (graphs/checkpoints.py): a checkpoint blob is
+    data, and loading it must never call what it names."""
+    from tinmen.graphs import checkpoints
+
     url = store.engine.url
     if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
-        from langgraph.checkpoint.sqlite import SqliteSaver
-
-        conn = sqlite3.connect(url.database, check_same_thread=False,
-                               timeout=busy_timeout_default() / 1000)
-        return SqliteSaver(conn)
+        return checkpoints.sqlite_checkpointer(url.database,
+                                               timeout_s=busy_timeout_default() / 1000)
     if url.get_backend_name() == "postgresql":
         try:
-            from langgraph.checkpoint.postgres import PostgresSaver
+            import langgraph.checkpoint.postgres  # noqa: F401
             from psycopg import Connection
         except ModuleNotFoundError as exc:
             from tinmen.models.registry import missing_dependency
 
             raise missing_dependency(exc.name or "psycopg", "a PostgreSQL store") from exc
         dsn = url.set(drivername="postgresql").render_as_string(hide_password=False)
-        saver = PostgresSaver(Connection.connect(dsn, autocommit=True, prepare_threshold=0))
-        saver.setup()
-        return saver
-    return InMemorySaver()
+        return checkpoints.postgres_checkpointer(
+            Connection.connect(dsn, autocommit=True, prepare_threshold=0))
+    return checkpoints.memory_checkpointer()
 
 
-def check_bindings(graph: GraphDef, bindings: dict[str, ModelSpec]) -> None:
-    required = {role for role, default in graph.roles.items() if default}
+@dataclass(frozen=True)
+class SessionSpec:
+    """Everything that decides what a session does: the agent (and how to import it
+    again), validated inputs and options, the role bindings, the seed, its place in a study
+    and its lineage. Live, replay, fork and resume are this one value run with differently
+    composed :class:`Models` (see :func:`models_for`)."""
+
+    agent: AgentDef
+    ref: str  # registered name or import path, stored with the session
+    inputs: dict[str, Any]
+    options: dict[str, Any]
+    bindings: dict[str, ModelSpec]
+    seed: int = 0
+    mode: RunMode = RunMode.LIVE
+    study_id: int | None = None
+    condition_id: int | None = None
+    rep: int | None = None
+    parent_id: str | None = None
+    fork_step: int | None = None
+
+    @classmethod
+    def create(cls, agent: AgentDef | str, inputs: dict[str, Any] | None,
+               bindings: dict[str, ModelSpec], *, options: dict[str, Any] | None = None,
+               seed: int = 0, ref: str | None = None, **placement: Any) -> SessionSpec:
+        """A validated live session: a bad input, option or role is a one-line error here,
+        before anything is loaded or written."""
+        if isinstance(agent, str):
+            ref, agent = agent, load_agent(agent)
+        check_seed(seed)
+        check_bindings(agent, bindings)
+        return cls(agent=agent, ref=ref or reference_of(agent), inputs=agent.resolve_inputs(inputs),
+                   options=agent.resolve_options(options), bindings=dict(bindings),
+                   seed=seed, **placement)
+
+    @classmethod
+    def of_row(cls, row: orm.Session) -> SessionSpec:
+        """The spec a stored session ran with (its options as stored: resolved then)."""
+        agent = agent_for_session(row.graph, row.graph_ref)
+        stored = row.inputs or {}
+        return cls(agent=agent, ref=row.graph_ref or row.graph,
+                   inputs=dict(stored.get("inputs", {})),
+                   options=agent.resolve_options(stored.get("options")),
+                   bindings={r: ModelSpec.model_validate(s) for r, s in row.bindings.items()},
+                   seed=row.seed, mode=RunMode(row.mode), study_id=row.study_id,
+                   condition_id=row.condition_id, rep=row.rep, parent_id=row.parent_id,
+                   fork_step=row.fork_step)
+
+    def derived(self, **changes: Any) -> SessionSpec:
+        return dataclasses.replace(self, **changes)
+
+    def new_row(self) -> orm.Session:
+        session_id = uuid.uuid4().hex
+        return orm.Session(id=session_id, graph=self.agent.name, graph_ref=self.ref,
+                           graph_version=self.agent.version, mode=self.mode.value,
+                           status=Status.RUNNING.value, study_id=self.study_id,
+                           condition_id=self.condition_id, rep=self.rep,
+                           parent_id=self.parent_id, fork_step=self.fork_step,
+                           thread_id=session_id, seed=self.seed,
+                           inputs={"inputs": self.inputs, "options": self.options},
+                           bindings={r: s.model_dump(mode="json")
+                                     for r, s in self.bindings.items()})
+
+
+SQLITE_INT = 2**63  # seeds are stored in 64-bit signed integers
+
+
+def check_seed(seed: int) -> None:
+    if not 0 <= int(seed) < SQLITE_INT:
+        raise ConfigError(f"seed must be between 0 and 2**63 - 1, not {seed}")
+
+
+def check_bindings(agent: AgentDef, bindings: dict[str, ModelSpec]) -> None:
+    """Every required role bound, and no role the agent does not have."""
+    unknown = sorted(set(bindings) - set(agent.roles))
+    if unknown:
+        raise ConfigError(f"agent '{agent.name}' has no role {', '.join(unknown)}; its roles: "
+                          f"{', '.join(sorted(agent.roles))}")
+    required = {role for role, default in agent.roles.items() if default}
     missing = sorted(required - set(bindings))
     if missing:
-        raise ConfigError(f"graph '{graph.name}' needs models for roles {missing}; "
+        raise ConfigError(f"agent '{agent.name}' needs models for roles {missing}; "
                           f"pass --model ROLE=SPEC")
 
 
-def run_session(store: Store, graph: GraphDef, inputs: dict[str, Any],
-                bindings: dict[str, ModelSpec], *, pool: Any = None, seed: int = 0,
-                options: dict[str, Any] | None = None, answer: Answer | None = None,
-                study_id: int | None = None, condition_id: int | None = None,
-                rep: int | None = None, mode: str = "live", parent_id: str | None = None,
-                fork_step: int | None = None, records: Sequence[CallRecord] | None = None,
-                live_after_records: bool = False, checkpointer: Any = None,
-                record: bool = True) -> SessionResult:
-    """Run ``graph`` once and store it; see the module docstring.
+def models_for(spec: SessionSpec, recorder: Recorder, *, pool: Any = None,
+               records: Sequence[CallRecord] = ()) -> tuple[Models, LiveModels]:
+    """The session's models for its mode: the pool (live), the record (replay), or the
+    record up to the fork point and the pool after it (fork)."""
+    live = LiveModels(pool, spec.bindings, sink=recorder, seed=derive_seed(spec.seed, "models"))
+    if spec.mode is RunMode.LIVE:
+        return live, live
+    fallback = live if spec.mode is RunMode.FORK else None
+    return RecordedModels(records, spec.bindings, sink=recorder, seed=live.seed,
+                          fallback=fallback, step_of=lambda: recorder.step_name), live
 
-    ``records`` (with ``live_after_records=False``) makes an exact replay: every model call
-    is served from them and a missing or different call raises ``ReplayDivergence``.
-    With ``live_after_records=True`` calls past the records go to ``pool`` (a fork).
-    """
-    if mode == "live" or live_after_records:
-        check_bindings(graph, bindings)
-    options = dict(options or {})
-    session_id = uuid.uuid4().hex
-    row = orm.Session(id=session_id, graph=graph.name, mode=mode, status="running",
-                      study_id=study_id, condition_id=condition_id, rep=rep,
-                      parent_id=parent_id, fork_step=fork_step, thread_id=session_id,
-                      seed=seed, inputs={"inputs": inputs, "options": options},
-                      bindings={r: s.model_dump(mode="json") for r, s in bindings.items()})
-    recorder = Recorder(row, enabled=record)
-    live = LiveModels(pool, bindings, sink=recorder, seed=derive_seed(seed, "models"))
-    models: Models = live
-    if records is not None:
-        models = RecordedModels(records, bindings, sink=recorder, seed=live.seed,
-                                fallback=live if live_after_records else None,
-                                step_of=lambda: recorder.step_name)
-    ctx = Context(models=models, recorder=recorder, seed=seed, options=options)
+
+def start_session(store: Store, spec: SessionSpec, *, pool: Any = None,
+                  answer: Answer | None = None, records: Sequence[CallRecord] = (),
+                  checkpointer: Any = None, record: bool = True,
+                  on_step: Callable[[Any], None] | None = None) -> SessionResult:
+    """Run ``spec`` once and store it; see the module docstring. ``on_step`` is called
+    after every step (progress output)."""
+    recorder = Recorder(spec.new_row(), enabled=record)
+    recorder.on_step = on_step
+    models, live = models_for(spec, recorder, pool=pool, records=records)
+    ctx = Context(models=models, recorder=recorder, seed=spec.seed, options=spec.options,
+                  mode=spec.mode)
     try:
-        return _drive(store, graph, ctx, live, recorder, inputs, options, answer,
-                      checkpointer, session_id)
+        return _drive(store, spec.agent, ctx, live, recorder, spec.inputs, spec.options,
+                      answer, checkpointer, recorder.session.id)
     except sqlite3.OperationalError as exc:  # LangGraph's checkpointer on a locked file
         raise store_error(exc, store.url) from exc
 
 
-def _drive(store: Store, graph: GraphDef, ctx: Context, live: LiveModels, recorder: Recorder,
+def run_session(store: Store, agent: AgentDef | str, inputs: dict[str, Any] | None,
+                bindings: dict[str, ModelSpec], *, pool: Any = None, seed: int = 0,
+                options: dict[str, Any] | None = None, answer: Answer | None = None,
+                checkpointer: Any = None, record: bool = True,
+                on_step: Callable[[Any], None] | None = None,
+                **placement: Any) -> SessionResult:
+    """Run one live session of ``agent`` (a definition, a name or an import path)."""
+    spec = SessionSpec.create(agent, inputs, bindings, options=options, seed=seed,
+                              **placement)
+    return start_session(store, spec, pool=pool, answer=answer, checkpointer=checkpointer,
+                         record=record, on_step=on_step)
+
+
+def _drive(store: Store, graph: AgentDef, ctx: Context, live: LiveModels, recorder: Recorder,
            inputs: dict[str, Any], options: dict[str, Any], answer: Answer | None,
            checkpointer: Any, session_id: str, first: Any = None) -> SessionResult:
     compiled = graph.build(checkpointer or InMemorySaver())
@@ -147,20 +231,21 @@ def resume_session(store: Store, session_id: str, answer: Answer, *, pool: Any) 
     LangGraph's checkpointer restores the graph state; the node that was waiting re-runs,
     and the model calls it made before the pause are served from the record, not re-run.
     """
-    from tinmen.graphs.registry import get_graph
-
     with store.unit_of_work() as uow:
         row = uow.sessions.get(session_id)
-        if row.status != "interrupted":
+        if row.status != Status.INTERRUPTED:
             raise ConfigError(f"session {row.id} is {row.status}, not interrupted: nothing "
                               "to resume")
         steps = uow.records.steps(row.id)
         calls = uow.calls.for_session(row.id)
         call_steps = [c.step_id for c in uow.records.calls(row.id)]
         n_human = len(uow.records.human_inputs(row.id))
-    graph = get_graph(row.graph)
-    bindings = {r: ModelSpec.model_validate(s) for r, s in row.bindings.items()}
-    recorder = Recorder.resume(row, [(s.id, s.index, s.node) for s in steps], n_human)
+        next_seq = uow.records.next_seq(row.id)
+        agents = [a.name for a in uow.records.agents(row.id)]
+    spec = SessionSpec.of_row(row)
+    graph, bindings = spec.agent, spec.bindings
+    recorder = Recorder.resume(row, [(s.id, s.index, s.node) for s in steps], n_human,
+                               next_seq=next_seq, saved_agents=agents)
     live = LiveModels(pool, bindings, sink=recorder, seed=derive_seed(row.seed, "models"))
     last = recorder.steps[-1] if recorder.steps else None
     before = [c for c, sid in zip(calls, call_steps) if last is None or sid != last.saved_id]
@@ -168,8 +253,8 @@ def resume_session(store: Store, session_id: str, answer: Answer, *, pool: Any) 
     live.set_counters(_counts(before))
     if last is not None:
         last.calls, last.counters = waiting, _counts(before)
-    ctx = Context(models=live, recorder=recorder, seed=row.seed,
-                  options=row.inputs.get("options", {}), interrupted_step=last)
+    ctx = Context(models=live, recorder=recorder, seed=row.seed, options=spec.options,
+                  mode=RunMode.RESUME, interrupted_step=last)
     compiled = graph.build(checkpointer_for(store))
     config = {"configurable": {"thread_id": row.thread_id}}
     pending = compiled.get_state(config).interrupts

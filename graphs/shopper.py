@@ -1,12 +1,12 @@
 """The principal-agent shopper (Phelps & Ranson 2023) and its marketplace extension.
 
-``GRAPH`` (``shopper``) is the paper's one-shot task: *probe* the agent's beliefs (which
+``AGENT`` (``shopper``) is the paper's one-shot task: *probe* the agent's beliefs (which
 product the customer prefers, which the second principal prefers, who reads the
 explanation — each a distribution from scoring allowed answers), let it *answer* the
 paper's form in free text, then *decide*: parse the answer both ways, score the allowed
 ``Choice: N`` continuations, and record the purchase decision.
 
-``MARKET_GRAPH`` (``shopper-market``, an extension beyond the paper) is multi-step over a
+``MARKET_AGENT`` (``shopper-market``, an extension beyond the paper) is multi-step over a
 generated catalogue: *search* (the affordable shortlist) → *inspect* (beliefs, with the
 information only the agent sees) → *ask or buy* → optionally *ask* the simulated customer
 (role ``customer``) what matters most → *buy*, with welfare metrics.
@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from typing import Any, Literal, TypedDict
 
 from langgraph.graph import END, START, StateGraph
+from pydantic import BaseModel, ConfigDict, Field
 from langgraph.runtime import Runtime
 from tinmen.agents.shopper import market_prompts as mp
 from tinmen.agents.shopper import prompts as pp
@@ -37,17 +38,30 @@ from tinmen.agents.shopper.parsing import (
     robust_parse,
     span_nll,
 )
-from tinmen.agents.shopper.scenarios import CASES, INFO_CONDITIONS, SCENARIOS, Trial
-from tinmen.graphs.runtime import Context, GraphDef, recorded
+from tinmen.agents.shopper.scenarios import CASES, INFO_CONDITIONS, SCENARIOS, Info, Trial
+from tinmen.graphs.runtime import Context, AgentDef, recorded
 from tinmen.graphs.study import Condition, StudyPlan
-from tinmen.models.backends.scripted import SCRIPTED_POLICIES, register_policy
 from tinmen.models.client import derive_seed
 from tinmen.models.spec import ModelSpec
 
 from tinmen.errors import ConfigError
 
-if "shopper-customer" not in SCRIPTED_POLICIES:
-    register_policy("shopper-customer", "tinmen.agents.shopper.scripted:CustomerPolicy")
+class Options(BaseModel):
+    """Options of one shopper session (``--set KEY=VALUE``)."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+    temperature: float = Field(0.0, ge=0, le=5, description="Sampling temperature of the "
+                               "free-text answer (the paper: 0.2 and 0.6).")
+    max_new_tokens: int = Field(64, ge=1, le=4096, description="Token limit of the answer.")
+
+
+class MarketInputs(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    market_seed: int = Field(ge=0, lt=2**63, description="Seed of the generated catalogue.")
+    info: Info = "both"
+
 
 BELIEFS = ["customer.preferred_item", "principal.preferred_item", "explanation.readers"]
 
@@ -76,8 +90,8 @@ def _probe(ctx: Context, subject: str, messages: pp.Messages, names: Sequence[st
 
 def _answer(ctx: Context, messages: pp.Messages) -> dict[str, Any]:
     gen = ctx.models.generate("agent", messages,
-                              max_new_tokens=int(ctx.options.get("max_new_tokens", 64)),
-                              temperature=float(ctx.options.get("temperature", 0.0)))
+                              max_new_tokens=ctx.options["max_new_tokens"],
+                              temperature=ctx.options["temperature"])
     return {"answer": gen.text, "tokens": list(gen.tokens),
             "logprobs": list(gen.token_logprobs)}
 
@@ -159,8 +173,9 @@ def _paper_output(s: State) -> dict[str, Any]:
             "override": None if item is None else item != trial.spec.customer_item}
 
 
-GRAPH = GraphDef(
-    name="shopper", build=_build_paper, roles={"agent": "smollm2"},
+AGENT = AgentDef(
+    name="shopper", build=_build_paper, roles={"agent": "smollm2"}, options=Options,
+    inputs=Trial, report="tinmen.graphs.shopper_report:report",
     initial_state=lambda inputs, options: {"trial": Trial(**inputs).model_dump()},
     output=_paper_output,
     description="Phelps & Ranson's principal-agent shopper: probe beliefs, answer, decide")
@@ -271,10 +286,11 @@ def _market_output(s: State) -> dict[str, Any]:
             "bought": out.get("item"), "customer_best": best_for_customer(m).id}
 
 
-MARKET_GRAPH = GraphDef(
+MARKET_AGENT = AgentDef(
     name="shopper-market", build=_build_market,
     roles={"agent": "smollm2", "customer": "scripted:shopper-customer"},
-    initial_state=_market_start, output=_market_output,
+    initial_state=_market_start, output=_market_output, options=Options,
+    inputs=MarketInputs,
     description="extension: search → inspect → ask or buy → buy over a generated catalogue")
 
 
@@ -315,7 +331,7 @@ def study_plan(scenarios: Sequence[str], agents: dict[str, ModelSpec],
         return {**chosen, "customer": customer} if market and customer else chosen
 
     return StudyPlan(
-        graph=MARKET_GRAPH if market else GRAPH, name="shopper " + "+".join(scenarios),
+        graph=MARKET_AGENT if market else AGENT, name="shopper " + "+".join(scenarios),
         conditions=conditions, reps=reps, inputs_for=inputs_for, bindings_for=bindings_for,
         options_for=lambda c: {"temperature": c.params["temperature"],
                                "max_new_tokens": max_new_tokens},

@@ -20,8 +20,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-from tinmen.graphs.runtime import GraphDef
-from tinmen.graphs.session import run_session
+from tinmen.graphs.definition import AgentDef
+from tinmen.graphs.session import SessionSpec, start_session
 from tinmen.models.client import derive_seed
 from tinmen.models.pool import ModelPool
 from tinmen.models.spec import ModelSpec
@@ -42,7 +42,7 @@ class Condition:
 
 @dataclass
 class StudyPlan:
-    graph: GraphDef
+    graph: AgentDef
     name: str
     conditions: list[Condition]
     reps: int
@@ -51,6 +51,22 @@ class StudyPlan:
     options_for: Callable[[Condition], dict[str, Any]] = lambda c: {}
     seed: int = 0
     config: dict[str, Any] = field(default_factory=dict)
+    ref: str | None = None  # how sessions import the agent again (default: its name)
+
+    def session_spec(self, cond: Condition, rep: int, **placement: Any) -> SessionSpec:
+        return SessionSpec.create(self.graph, self.inputs_for(cond, rep),
+                                  self.bindings_for(cond), options=self.options_for(cond),
+                                  seed=derive_seed(self.seed, cond.key, rep),
+                                  ref=self.ref or self.graph.name, rep=rep, **placement)
+
+    def validate(self) -> None:
+        """Every condition's first session validated before the study is written."""
+        if self.reps < 1:
+            raise ConfigError(f"a study needs at least one repetition, not {self.reps}")
+        if not self.conditions:
+            raise ConfigError("the study's grid has no conditions")
+        for cond in self.conditions:
+            self.session_spec(cond, 0)
 
 
 Runs = Generator[tuple[Condition, int, BaseException | None], None, None]  # trials as they end
@@ -70,9 +86,14 @@ def create_or_resume(store: Store, plan: StudyPlan, study_id: int | None
     with store.unit_of_work() as uow:
         if study_id is None:
             study = uow.studies.add(orm.Study(name=plan.name, graph=plan.graph.name,
+                                              graph_ref=plan.ref or plan.graph.name,
+                                              graph_version=plan.graph.version,
                                               seed=plan.seed, config=plan.config))
         else:
             study = uow.studies.get(study_id)
+            if study.graph != plan.graph.name:
+                raise ConfigError(f"study {study.id} ran agent '{study.graph}', not "
+                                  f"'{plan.graph.name}': resume it with the same agent")
         ids = {c.key: uow.studies.condition(study.id, c.key, c.params).id
                for c in plan.conditions}
         done = uow.sessions.done_reps(study.id)
@@ -90,6 +111,7 @@ def run_study(store: Store, plan: StudyPlan, *, pool: ModelPool | None = None,
             store.engine.url.database in (None, "", ":memory:"):
         raise ConfigError("the Ray executor needs a store every worker can open; an in-memory "
                           "SQLite store cannot be shared (pass --db FILE.db)")
+    plan.validate()
     sid, cond_ids, done = create_or_resume(store, plan, study_id)
     todo = [(c, r) for c in plan.conditions for r in range(plan.reps)
             if (cond_ids[c.key], r) not in done]
@@ -115,9 +137,8 @@ def run_study(store: Store, plan: StudyPlan, *, pool: ModelPool | None = None,
 
 def _trial(store: Store, plan: StudyPlan, sid: int, cond_id: int, cond: Condition, rep: int,
            pool: ModelPool) -> None:
-    run_session(store, plan.graph, plan.inputs_for(cond, rep), plan.bindings_for(cond),
-                pool=pool, seed=derive_seed(plan.seed, cond.key, rep),
-                options=plan.options_for(cond), study_id=sid, condition_id=cond_id, rep=rep)
+    spec = plan.session_spec(cond, rep, study_id=sid, condition_id=cond_id)
+    start_session(store, spec, pool=pool)
 
 
 def _on_threads(store: Store, plan: StudyPlan, sid: int, cond_ids: dict[str, int],

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import Any, Literal, TypedDict
 
+from pydantic import BaseModel, ConfigDict, Field
 from langgraph.graph import END, START, StateGraph
 from langgraph.runtime import Runtime
 from langgraph.types import interrupt
@@ -24,9 +25,35 @@ from tinmen.agents.t2i.metrics import belief_nll, embedding_matcher, fact_covera
 from tinmen.agents.t2i.parsing import parse_prompt
 from tinmen.agents.t2i.scenes import Scene
 from tinmen.agents.t2i.users import Answer, LLMUser, OracleUser, StochasticUser
-from tinmen.graphs.runtime import Context, GraphDef, recorded
+from tinmen.graphs.runtime import Context, AgentDef, recorded
 
 from tinmen.errors import BeliefEditError
+
+
+class Options(BaseModel):
+    """Options of one T2I session (``--set KEY=VALUE``)."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+    policy: policies.PolicyName = Field("attribute", description="How the agent picks its "
+                                        "question: " + ", ".join(policies.POLICIES) + ".")
+    user: Literal["oracle", "llm", "stochastic", "human"] = Field(
+        "oracle", description="Who answers: the scene oracle, an LLM user holding the long "
+        "description (role 'user'), a stochastic user, or a person (the session pauses).")
+    max_turns: int = Field(5, ge=0, le=100, description="Questions asked at most.")
+    images: Literal["end", "each"] = Field("end", description="Draw the picture at the end "
+                                           "only, or after every turn.")
+
+
+class Inputs(BaseModel):
+    """The user's short prompt; a simulated user also needs the hidden description or
+    scene."""
+
+    model_config = ConfigDict(extra="allow")
+
+    short: str = Field(min_length=1, description="The prompt the user types.")
+    long: str = Field("", description="The detailed description an LLM user holds.")
+    scene: Scene | None = Field(None, description="The ground-truth scene (oracle user).")
 
 
 class State(TypedDict, total=False):
@@ -114,7 +141,7 @@ def evaluate(state: State, runtime: Runtime[Context]) -> State:
 def check_stop(state: State, runtime: Runtime[Context]) -> State:
     opts = runtime.context.options
     belief = _belief(state)
-    stop, why = policies.should_stop(belief, state.get("turn", 0), int(opts.get("max_turns", 5)))
+    stop, why = policies.should_stop(belief, state.get("turn", 0), int(opts["max_turns"]))
     nothing_left = policies.choose_action("attribute", belief, []) is None
     stop = stop or (nothing_left and opts.get("policy") != "llm-only")
     runtime.context.recorder.decision(
@@ -271,5 +298,7 @@ def output(state: dict[str, Any]) -> dict[str, Any]:
 
 ROLES = {"parser": "smollm2", "questioner": "smollm2", "user": "", "t2i": "shapes-renderer",
          "scorer": "", "embedder": ""}
-GRAPH = GraphDef(name="t2i", build=build, roles=ROLES, initial_state=initial_state,
-                 output=output, description="proactive clarifying text-to-image agent")
+AGENT = AgentDef(name="t2i", build=build, roles=ROLES, initial_state=initial_state,
+                 output=output, options=Options, inputs=Inputs,
+                 description="proactive clarifying text-to-image agent",
+                 report="tinmen.graphs.t2i_eval:report")

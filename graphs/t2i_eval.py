@@ -7,7 +7,7 @@ from typing import Any
 from sqlalchemy import select
 from tinmen.agents.t2i.scenes import Item
 from tinmen.graphs.study import Condition, StudyPlan, run_study
-from tinmen.graphs.t2i import GRAPH
+from tinmen.graphs.t2i import AGENT
 from tinmen.models.pool import ModelPool
 from tinmen.models.spec import ModelSpec
 from tinmen.storage import Store, orm
@@ -21,7 +21,7 @@ def evaluate_items(store: Store, items: list[Item], bindings: dict[str, ModelSpe
                    workers: int = 1, images: str = "end", executor: str = "threads"
                    ) -> dict[str, Any]:
     by_id = {it.id: it for it in items}
-    plan = StudyPlan(graph=GRAPH, name=f"t2i-eval-{policy}-{user}",
+    plan = StudyPlan(graph=AGENT, name=f"t2i-eval-{policy}-{user}",
                      conditions=[Condition(key=it.id) for it in items], reps=1,
                      inputs_for=lambda c, r: by_id[c.key].model_dump(mode="json"),
                      bindings_for=lambda c: bindings,

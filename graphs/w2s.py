@@ -31,6 +31,7 @@ from typing import Annotated, Any, Literal, TypedDict
 import numpy as np
 from langgraph.graph import END, START, StateGraph
 from langgraph.runtime import Runtime
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from tinmen.agents.w2s.pipeline import (
     PipelineConfig,
     accuracy,
@@ -46,18 +47,42 @@ from tinmen.agents.w2s.task import TaskData
 from tinmen.agents.w2s.text import hidden_features, parse_rung
 from tinmen.agents.w2s.textdata import sample_requests
 from tinmen.agents.w2s.train import TrainConfig
-from tinmen.graphs.runtime import Context, GraphDef, recorded
+from tinmen.graphs.runtime import Context, AgentDef, recorded
 from tinmen.models.client import derive_seed
 
 from tinmen.errors import ConfigError
 
 TEXT_SIZES = {"n_gt": 180, "n_w2s": 180, "n_test": 200, "n_help": 90}
 TEXT_TRAIN = {"hidden": 0, "epochs": 30, "lr": 3e-3, "batch_size": 16}
-DEFAULTS: dict[str, Any] = {
-    "task": "synthetic", "weak": "1", "strong": "8", "intermediate": None, "loss": "xent",
-    "conflict": "none", "conflict_alpha": 0.2, "filter": None,
-    "synthetic": {}, "text": {}, "train": {}, "feature_batch": 16,
-    "ladder": []}  # every rung of the study: the text task computes all their features at once
+class Options(BaseModel):
+    """Options of one weak-to-strong session (``--set KEY=VALUE``); checked as a whole
+    pipeline configuration before a session starts."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+    task: Literal["synthetic", "text"] = Field("synthetic", description="The synthetic "
+                                               "ladder, or text requests read by an LM.")
+    weak: str = Field("1", description="The weak supervisor's rung.")
+    strong: str = Field("8", description="The strong student's rung.")
+    intermediate: str | None = Field(None, description="Bootstrap through this rung.")
+    loss: Literal["xent", "logconf"] = "xent"
+    conflict: str = Field("none", description="Conflicting objective (Yang et al.).")
+    conflict_alpha: float = Field(0.2, ge=0, description="Explicit-conflict weight.")
+    filter: float | None = Field(None, ge=0.5, le=1.0, description="Keep weak labels with "
+                                 "confidence ≥ this.")
+    synthetic: dict[str, Any] = Field(default_factory=dict, description="SyntheticConfig "
+                                      "fields.")
+    text: dict[str, Any] = Field(default_factory=dict, description="Text split sizes: " +
+                                 ", ".join(TEXT_SIZES) + ".")
+    train: dict[str, Any] = Field(default_factory=dict, description="TrainConfig fields.")
+    feature_batch: int = Field(16, ge=1, le=4096, description="Texts per LM forward pass.")
+    # every rung of the study: the text task computes all their features at once
+    ladder: list[str] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _a_pipeline(self) -> Options:
+        pipeline_config(self.model_dump())
+        return self
 
 
 def _merge(old: dict[str, Any] | None, new: dict[str, Any] | None) -> dict[str, Any]:
@@ -82,9 +107,14 @@ def config_of(ctx: Context) -> PipelineConfig:
     return pipeline_config(ctx.options)
 
 
+_DEFAULTS: dict[str, Any] = {"task": "synthetic", "weak": "1", "strong": "8", "train": {},
+                             "intermediate": None, "loss": "xent", "conflict": "none",
+                             "conflict_alpha": 0.2, "filter": None}
+
+
 def pipeline_config(options: dict[str, Any]) -> PipelineConfig:
     """The run's configuration from session options, validated (a user error if not)."""
-    get = {**DEFAULTS, **options}.get
+    get = {**_DEFAULTS, **options}.get
     train = dict(TEXT_TRAIN if get("task") == "text" else {}, **get("train"))
     try:
         return PipelineConfig(weak=str(get("weak")), strong=str(get("strong")),
@@ -93,6 +123,9 @@ def pipeline_config(options: dict[str, Any]) -> PipelineConfig:
                               filter=get("filter"), train=TrainConfig(**train))
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"w2s options: {_reason(exc)}") from exc
+
+
+DEFAULTS: dict[str, Any] = Options().model_dump()
 
 
 def _reason(exc: Exception) -> str:
@@ -341,8 +374,9 @@ def _initial(inputs: dict[str, Any], options: dict[str, Any]) -> State:
             "bootstrap": bool(options.get("intermediate")), "test": {}}
 
 
-GRAPH = GraphDef(
-    name="w2s", build=build, roles={"lm": ""}, initial_state=_initial,
+AGENT = AgentDef(
+    name="w2s", build=build, roles={"lm": ""}, initial_state=_initial, options=Options,
+    report="tinmen.graphs.w2s_report:report",
     output=lambda s: dict(s.get("summary") or {}),
     description="weak-to-strong: weak ceiling → weak labels → student → strong ceiling; "
                 "PGR, knowledge regions, deception under conflict")
@@ -408,7 +442,7 @@ def study_plan(task: str, ladder: list[str], losses: list[str], conflicts: list[
         pipeline_config({**options, **cond.params})
     config = {"task": task, "ladder": ladder, "losses": losses, "conflicts": conflicts,
               "bootstrap": bootstrap, "filter": filter, "options": options}
-    return StudyPlan(graph=GRAPH, name=f"w2s-{task}", conditions=conds, reps=seeds,
+    return StudyPlan(graph=AGENT, name=f"w2s-{task}", conditions=conds, reps=seeds,
                      inputs_for=lambda cond, rep: {"data_seed": rep},
                      bindings_for=lambda cond: bindings,
                      options_for=lambda cond: {**options, **cond.params, "ladder": ladder},

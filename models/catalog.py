@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from tinmen.models.pool import ModelPool
-from tinmen.models.registry import BACKENDS, NAMED_SPECS, resolve_spec
+from tinmen.models.registry import BACKENDS, named_specs, resolve_spec
 from tinmen.models.sources import resolve_source
 
 from tinmen.errors import TinmenError
@@ -16,7 +16,7 @@ from tinmen.errors import TinmenError
 def describe_models(load: Sequence[str] = ()) -> dict[str, Any]:
     pool = ModelPool()
     specs = []
-    for name in sorted(NAMED_SPECS):
+    for name in sorted(named_specs()):
         spec = resolve_spec(name)
         try:
             resolve_source(spec.source)
@@ -36,4 +36,4 @@ def describe_models(load: Sequence[str] = ()) -> dict[str, Any]:
                    "available": "yes"}
             specs.append(row)
         row.update(bytes=entry["bytes"], device=entry["device"])
-    return {"specs": specs, "backends": sorted(BACKENDS)}
+    return {"specs": specs, "backends": BACKENDS.names()}

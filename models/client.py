@@ -77,6 +77,7 @@ class CallRecord:
     batch_size: int = 1
     device: str = "cpu"
     blobs: dict[str, bytes] = field(default_factory=dict)  # sha256 -> bytes (images)
+    seq: int | None = None  # set by the recorder: the call's place in the session's order
 
     @property
     def token_logprobs(self) -> list[float] | None:

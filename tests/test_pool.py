@@ -5,20 +5,18 @@ from __future__ import annotations
 import threading
 
 import pytest
-from tinmen.models.backends.scripted import register_policy
 from tinmen.models.client import CallRecord, LiveModels
 from tinmen.models.pool import ModelPool
-from tinmen.models.registry import parse_bindings, register_backend, resolve_spec
+from tinmen.models.registry import parse_bindings, resolve_spec
 from tinmen.models.spec import ModelSpec
 
 from tinmen.errors import ConfigError, MissingDependencyError, UnknownModelError
 
-for _name in ("a", "b", "c"):
-    register_policy(f"echo-{_name}", "tinmen.models.backends.scripted:EchoPolicy")
-
-
 def spec(name: str, **kw) -> ModelSpec:
-    return ModelSpec(name=name, backend="scripted", source=name, **kw)
+    """Distinct specs of one policy (the options differ, so the pool keys differ)."""
+    source = "echo" if name.startswith("echo") else name
+    return ModelSpec(name=name, backend="scripted", source=source,
+                     options={"copy": name}, **kw)
 
 
 class Sink:
@@ -55,7 +53,8 @@ def test_one_instance_per_spec_across_threads_and_agents():
 def test_equal_specs_under_different_names_share_one_instance():
     pool = ModelPool()
     with pool.acquire(spec("echo-a")) as first, pool.acquire(
-            ModelSpec(name="alias", backend="scripted", source="echo-a")) as second:
+            ModelSpec(name="alias", backend="scripted", source="echo",
+                      options={"copy": "echo-a"})) as second:
         assert first is second
 
 
@@ -116,10 +115,22 @@ def test_unknown_names_give_clear_errors():
 
 
 def test_missing_dependency_names_the_install_command():
-    register_backend("needs-missing", "tinmen_not_installed_pkg.backend:X")
     with pytest.raises(MissingDependencyError, match="pip install tinmen_not_installed_pkg"):
-        with ModelPool().acquire(ModelSpec(name="x", backend="needs-missing")):
+        with ModelPool().acquire(ModelSpec(name="x",
+                                           backend="tinmen_not_installed_pkg.backend:X")):
             pass
+    with pytest.raises(UnknownModelError, match="has no attribute 'Nope'"):
+        with ModelPool().acquire(ModelSpec(name="x",
+                                           backend="tinmen.models.backends.scripted:Nope")):
+            pass
+
+
+def test_backends_and_policies_load_from_import_paths():
+    """A user's own backend class or scripted policy needs no registration call."""
+    s = ModelSpec(name="mine", backend="tinmen.models.backends.scripted:ScriptedBackend",
+                  source="tinmen.models.backends.scripted:EchoPolicy")
+    models = LiveModels(ModelPool(), {"agent": s})
+    assert models.generate("agent", "hello there").text == "hello there"
 
 
 def test_spec_validation_is_one_line(tmp_path):

@@ -9,10 +9,9 @@ import pytest
 from langgraph.graph import END, START, StateGraph
 from langgraph.types import interrupt
 from sqlalchemy import select, update
-from tinmen.graphs.example import GRAPH as EXAMPLE
-from tinmen.graphs.registry import GRAPHS
+from tinmen.graphs.example import AGENT as EXAMPLE
 from tinmen.graphs.replay import diff_sessions, fork_session, replay_session
-from tinmen.graphs.runtime import Context, GraphDef, recorded
+from tinmen.graphs.runtime import Context, AgentDef, recorded
 from tinmen.graphs.session import checkpointer_for, resume_session, run_session
 from tinmen.models.pool import ModelPool
 from tinmen.models.registry import resolve_spec
@@ -131,9 +130,8 @@ def _build(checkpointer):
     return g.compile(checkpointer=checkpointer)
 
 
-ASK = GraphDef(name="ask-test", build=_build, roles={"agent": "scripted:echo"},
+ASK = AgentDef(name="ask-test", build=_build, roles={"agent": "scripted:echo"},
                initial_state=lambda i, o: {}, output=lambda s: {"answer": s.get("answer")})
-GRAPHS["ask-test"] = "test_recorder_replay:ASK"
 
 
 def test_interrupt_resumes_without_rerunning_model_calls(store):

@@ -23,8 +23,34 @@ def test_migrations_upgrade_an_empty_database(tmp_path):
     url = f"sqlite:///{tmp_path}/empty.db"
     store = Store.open(url)
     assert TABLES <= set(table_names(store.engine))
-    assert current_revision(store.engine) == "0001"
+    assert current_revision(store.engine) == _head()
     Store.open(url)  # idempotent on an up-to-date store
+
+
+def _head() -> str:
+    from alembic.script import ScriptDirectory
+    from tinmen.storage.db import MIGRATIONS
+
+    return ScriptDirectory(str(MIGRATIONS)).get_current_head()
+
+
+def test_the_0001_schema_upgrades_to_head_keeping_its_sessions(tmp_path):
+    """A store written by an earlier tinmen opens with the new columns, rows intact."""
+    from tinmen.storage.db import create_store_engine, upgrade
+
+    url = f"sqlite:///{tmp_path}/old.db"
+    engine = create_store_engine(url)
+    upgrade(engine, "0001")
+    with engine.begin() as conn:
+        conn.exec_driver_sql("INSERT INTO session (id, graph, mode, status, thread_id, seed, "
+                             "inputs, bindings, created_at) VALUES ('old', 'example', 'live', "
+                             "'completed', 'old', 1, '{}', '{}', '2026-01-01')")
+    engine.dispose()
+    store = Store.open(url)
+    assert current_revision(store.engine) == _head()
+    with store.unit_of_work() as uow:
+        row = uow.sessions.get("old")
+        assert row.graph_ref is None and row.graph == "example"
 
 
 def test_sqlite_pragmas_are_on(store):

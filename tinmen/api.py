@@ -61,6 +61,27 @@ def _short(value: Any, limit: int = 200) -> Any:
     return value if len(text) <= limit else text[:limit] + "…"
 
 
+def list_studies(store: Store, *, limit: int = 50) -> list[dict[str, Any]]:
+    """Studies, newest first: conditions, and how many sessions completed."""
+    from sqlalchemy import func, select
+
+    with store.unit_of_work() as uow:
+        db = uow.session
+        studies = list(db.scalars(select(orm.Study).order_by(orm.Study.id.desc()).limit(limit)))
+        ids = [s.id for s in studies]
+        n_cond = dict(db.execute(select(orm.Condition.study_id, func.count())
+                                 .where(orm.Condition.study_id.in_(ids))
+                                 .group_by(orm.Condition.study_id)).all())
+        n_done = dict(db.execute(select(orm.Session.study_id, func.count())
+                                 .where(orm.Session.study_id.in_(ids),
+                                        orm.Session.status == "completed")
+                                 .group_by(orm.Session.study_id)).all())
+        return [{"id": s.id, "name": s.name, "graph": s.graph, "ref": s.graph_ref,
+                 "status": s.status, "conditions": n_cond.get(s.id, 0),
+                 "sessions": n_done.get(s.id, 0),
+                 "created": s.created_at.isoformat(timespec="seconds")} for s in studies]
+
+
 def session_counts(store: Store, session_id: str) -> dict[str, int]:
     """How many rows of each kind a session has (what the demo prints)."""
     with store.unit_of_work() as uow:

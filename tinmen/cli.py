@@ -15,6 +15,7 @@ from rich.console import Console
 from rich.table import Table
 
 from tinmen.errors import ConfigError, TinmenError
+from tinmen.plugins import Registry
 
 app = typer.Typer(help="tinmen: LangGraph agents on shared HuggingFace model pools, every "
                   "belief and decision in a SQL store, exact replay.",
@@ -220,14 +221,14 @@ def example(request: Annotated[str, typer.Option(help="The request the agent han
             as_json: JsonOpt = False) -> None:
     """Run the small example graph (classify → decide → write) on the default LLM."""
     from tinmen.api import session_counts
-    from tinmen.graphs.example import GRAPH
+    from tinmen.graphs.example import AGENT
     from tinmen.graphs.session import checkpointer_for, run_session
     from tinmen.models.pool import ModelPool
     from tinmen.models.registry import parse_bindings
 
-    bindings = parse_bindings(model, GRAPH.roles)
+    bindings = parse_bindings(model, AGENT.roles)
     store = open_store(db)
-    result = run_session(store, GRAPH, {"request": request}, bindings, pool=ModelPool(),
+    result = run_session(store, AGENT, {"request": request}, bindings, pool=ModelPool(),
                          seed=seed, checkpointer=checkpointer_for(store))
     counts = session_counts(store, result.session_id)
     if as_json:
@@ -302,19 +303,25 @@ def models_list(load: Annotated[list[str] | None, typer.Option(
     out.print("backends: " + ", ".join(data["backends"]))
 
 
-def register_agent_commands() -> None:
-    """Agent sub-commands live beside their agents' CLIs; missing ones are skipped."""
-    import importlib
+COMMANDS = Registry("command group", "tinmen.commands", {
+    "t2i": "tinmen.cli_t2i:app",
+    "shopper": "tinmen.cli_shopper:app",
+    "w2s": "tinmen.cli_w2s:app",
+    "judge": "tinmen.cli_judge:app",
+})
 
-    for name in ("t2i", "shopper", "w2s", "judge"):
-        module = f"tinmen.cli_{name}"
-        try:
-            sub = importlib.import_module(module)
-        except ModuleNotFoundError as exc:
-            if exc.name != module:
-                raise
-            continue
-        app.add_typer(sub.app, name=name)
+
+def register_agent_commands() -> None:
+    """The generic commands, then each agent's own command group (built-in ones and those
+    installed packages declare in the ``tinmen.commands`` entry-point group)."""
+    from tinmen.cli_run import register
+
+    if getattr(app, "_tinmen_registered", False):
+        return
+    app._tinmen_registered = True  # type: ignore[attr-defined]
+    register(app)
+    for name in COMMANDS.names():
+        app.add_typer(COMMANDS.load(name), name=name)
 
 
 def main(argv: list[str] | None = None) -> int:

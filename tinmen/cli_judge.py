@@ -64,7 +64,7 @@ def run(variant: Annotated[list[str] | None, typer.Option(
         resume: Annotated[int | None, typer.Option(help="Finish this study id.")] = None,
         db: DbOpt = None, as_json: JsonOpt = False) -> None:
     """Run the loop (one session per variant × seed); print the per-iteration metrics."""
-    from tinmen.graphs.judge import GRAPH, study_plan
+    from tinmen.graphs.judge import AGENT, study_plan
     from tinmen.graphs.judge_report import iterations as per_iteration
     from tinmen.graphs.study import run_study
     from tinmen.models.pool import ModelPool
@@ -74,7 +74,7 @@ def run(variant: Annotated[list[str] | None, typer.Option(
     variants = variant or ["srlm"]
     options = _options({"iterations": iterations, "prompts": prompts, "candidates": candidates,
                         "judge_samples": judge_samples, "beta": beta}, set_)
-    plan = study_plan(variants, seeds, options, parse_bindings(model, GRAPH.roles), seed=seed)
+    plan = study_plan(variants, seeds, options, parse_bindings(model, AGENT.roles), seed=seed)
     store = open_store(db)
     outcome = run_study(store, plan, pool=ModelPool(), workers=workers, study_id=resume,
                         executor=executor,

@@ -71,13 +71,13 @@ def study(scenario: Annotated[list[str] | None, typer.Option(
               help="Finish an interrupted study with this id.")] = None,
           db: DbOpt = None, as_json: JsonOpt = False) -> None:
     """Run the grid; every trial is a session in the store. Prints the cells."""
-    from tinmen.graphs.shopper import GRAPH, MARKET_GRAPH, study_plan
+    from tinmen.graphs.shopper import AGENT, MARKET_AGENT, study_plan
     from tinmen.graphs.shopper_report import cells
     from tinmen.graphs.study import run_study
     from tinmen.models.pool import ModelPool
 
     scenarios = scenario or ["film", "car"]
-    roles = MARKET_GRAPH.roles if "market" in scenarios else GRAPH.roles
+    roles = MARKET_AGENT.roles if "market" in scenarios else AGENT.roles
     bound = _bindings(model, roles)
     agents = {spec.name: spec for spec in bound["agent"]}
     plan = study_plan(scenarios, agents, temperature or [0.2], reps, controls=controls,

@@ -99,14 +99,14 @@ def run(prompt: Annotated[str, typer.Option(help="What you want an image of.")],
         db: DbOpt = None, seed: int = 0) -> None:
     """Interactive: the agent asks, you answer (or edit its belief graph) in the terminal."""
     from tinmen.graphs.session import checkpointer_for, run_session
-    from tinmen.graphs.t2i import GRAPH
+    from tinmen.graphs.t2i import AGENT
     from tinmen.models.pool import ModelPool
     from tinmen.models.registry import parse_bindings
 
     _check_policy(policy)
-    bindings = parse_bindings(model, GRAPH.roles)
+    bindings = parse_bindings(model, AGENT.roles)
     store = open_store(db)
-    result = run_session(store, GRAPH, {"short": prompt}, bindings, pool=ModelPool(),
+    result = run_session(store, AGENT, {"short": prompt}, bindings, pool=ModelPool(),
                          seed=seed, answer=_terminal_answer, checkpointer=checkpointer_for(store),
                          options={"policy": policy, "user": "human", "max_turns": max_turns})
     if result.status == "interrupted":
@@ -139,7 +139,7 @@ def eval_cmd(items: Annotated[Path | None, typer.Option(
              as_json: JsonOpt = False) -> None:
     """Evaluate over items with a simulated user; per-turn coverage vs single-turn."""
     from tinmen.agents.t2i.scenes import load_items, synthetic_items
-    from tinmen.graphs.t2i import GRAPH
+    from tinmen.graphs.t2i import AGENT
     from tinmen.graphs.t2i_eval import evaluate_items
     from tinmen.models.registry import parse_bindings
 
@@ -152,7 +152,7 @@ def eval_cmd(items: Annotated[Path | None, typer.Option(
     chosen = load_items(items) if items else synthetic_items(synthetic, seed=seed)
     if user == "oracle" and any(it.scene is None for it in chosen):
         raise ConfigError("the oracle user needs a 'scene' on every item; use --user llm")
-    defaults = dict(GRAPH.roles, user="smollm2" if user == "llm" else "")
+    defaults = dict(AGENT.roles, user="smollm2" if user == "llm" else "")
     bindings = parse_bindings(model, defaults)
     summary = evaluate_items(open_store(db), chosen, bindings, policy=policy, user=user,
                              max_turns=max_turns, seed=seed, progress=not as_json,
@@ -180,19 +180,19 @@ def run_demo(db: str | None = None, as_json: bool = False) -> None:
     """
     from tinmen.agents.t2i.scenes import synthetic_items
     from tinmen.graphs.session import checkpointer_for, run_session
-    from tinmen.graphs.t2i import GRAPH
+    from tinmen.graphs.t2i import AGENT
     from tinmen.models.pool import ModelPool
     from tinmen.models.registry import parse_bindings
 
     quiet_transformers()
     item = synthetic_items(6, seed=7)[5]
     store = open_store(db)
-    bindings = parse_bindings(DEMO_MODELS, GRAPH.roles)
+    bindings = parse_bindings(DEMO_MODELS, AGENT.roles)
     if not as_json:
         out.print(f"[bold]user's prompt:[/] {item.short}\n[dim]hidden intent (simulated user):"
                   f" {item.long}[/]\nparser and questions: packaged SmolLM2-135M on CPU; "
                   "pictures: shapes-diffusion, scored by shapes-clip …")
-    result = run_session(store, GRAPH, item.model_dump(mode="json"), bindings,
+    result = run_session(store, AGENT, item.model_dump(mode="json"), bindings,
                          pool=ModelPool(), seed=0, checkpointer=checkpointer_for(store),
                          options={"policy": "belief-llm", "user": "oracle",
                                   "max_turns": 5, "images": "each"})

@@ -45,10 +45,10 @@ def _choices(given: list[str] | None, default: str, allowed: tuple[str, ...], fl
 
 
 def _bindings(task: str, model: list[str] | None) -> dict[str, Any]:
-    from tinmen.graphs.w2s import GRAPH
+    from tinmen.graphs.w2s import AGENT
     from tinmen.models.registry import parse_bindings
 
-    defaults = dict(GRAPH.roles, **({"lm": "smollm2"} if task == "text" else {}))
+    defaults = dict(AGENT.roles, **({"lm": "smollm2"} if task == "text" else {}))
     return parse_bindings(model, defaults)
 
 

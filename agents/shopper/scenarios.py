@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 Info = Literal["both", "principal-only", "customer-only", "neither"]
 Case = Literal["standard", "upper", "lower"]
@@ -93,6 +93,13 @@ class Trial(BaseModel):
     info: Info = "both"
     labels_reversed: bool = False
     case: Case = "standard"
+
+    @field_validator("scenario")
+    @classmethod
+    def _known(cls, value: str) -> str:
+        if value not in SCENARIOS:
+            raise ValueError(f"unknown scenario; choose one of {', '.join(SCENARIOS)}")
+        return value
 
     @property
     def spec(self) -> Scenario:

@@ -158,7 +158,7 @@ class T2IPolicy:
 class T2IBrokenPolicy:
     """A model gone wrong, for testing the parser's guards: its JSON is cut off mid-object
     and it gives every option zero probability (log-prob −inf), so no distribution can be
-    formed. Register it with ``register_policy("t2i-broken", ...)``."""
+    formed. Bind it as ``scripted:tinmen.agents.t2i.scripted:T2IBrokenPolicy``."""
 
     def respond(self, prompt: Prompt, params: GenerateParams, seed: int) -> str:
         return '{"entities":[{"name":"A","type":"explicit","attributes":[{"name":"color"'

@@ -2,14 +2,15 @@
 
 A scripted model is a *policy* object with ``respond(prompt, params, seed) -> str`` and,
 optionally, ``score(prompt, options) -> list[float]`` (log-probs). Policies live beside the
-agent they serve and are named here as lazy ``"module:attr"`` strings, so importing the
-models layer never imports an agent. The backend passes the same conformance tests as the
+agent they serve and are named in :data:`POLICIES` as lazy ``"module:attr"`` strings, so
+importing the models layer never imports an agent; installed packages add names through the
+``tinmen.policies`` entry-point group, and a spec's source may also be an import path
+(``scripted:my_pkg.policies:MyPolicy``). The backend passes the same conformance tests as the
 neural ones: it reports tokens, log-probs and a byte size like they do.
 """
 
 from __future__ import annotations
 
-import importlib
 import math
 from collections.abc import Sequence
 from typing import Any, Protocol
@@ -17,15 +18,17 @@ from typing import Any, Protocol
 from tinmen.models.protocols import GenerateParams, Generation, Prompt
 from tinmen.models.spec import ModelSpec
 
-from tinmen.errors import UnknownModelError
+from tinmen.errors import ConfigError, UnknownModelError
+from tinmen.plugins import Registry
 
-SCRIPTED_POLICIES: dict[str, str] = {
+POLICIES = Registry("scripted policy", "tinmen.policies", {
     "echo": "tinmen.models.backends.scripted:EchoPolicy",
     "t2i": "tinmen.agents.t2i.scripted:T2IPolicy",
     "info-sensitive": "tinmen.agents.shopper.scripted:InfoSensitivePolicy",
     "rigid": "tinmen.agents.shopper.scripted:RigidPolicy",
+    "shopper-customer": "tinmen.agents.shopper.scripted:CustomerPolicy",
     "judge-noisy": "tinmen.agents.judge.scripted:NoisyOracleJudge",
-}
+})
 
 MATCH_LOGPROB = math.log(0.9)
 
@@ -49,17 +52,12 @@ class EchoPolicy:
         return prompt_text(prompt)
 
 
-def register_policy(name: str, target: str) -> None:
-    SCRIPTED_POLICIES[name] = target
-
-
 def load_policy(name: str) -> Any:
-    target = SCRIPTED_POLICIES.get(name)
-    if target is None:
-        known = ", ".join(sorted(SCRIPTED_POLICIES))
-        raise UnknownModelError(f"unknown scripted policy '{name}'; known: {known}")
-    module_name, _, attr = target.partition(":")
-    return getattr(importlib.import_module(module_name), attr)()
+    """A fresh policy object for a registered name or a ``module:ATTR`` / ``FILE.py:ATTR``."""
+    try:
+        return POLICIES.load(name, references=True)()
+    except ConfigError as exc:
+        raise UnknownModelError(str(exc)) from exc.__cause__
 
 
 class Weightless:

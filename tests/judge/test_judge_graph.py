@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 from sqlalchemy import select
-from tinmen.graphs.judge import GRAPH, study_plan
+from tinmen.graphs.judge import AGENT, study_plan
 from tinmen.graphs.judge_report import comparison, rank_inputs, session_iterations
 from tinmen.graphs.replay import replay_session
 from tinmen.graphs.study import run_study
@@ -21,7 +21,7 @@ def study(tmp_path_factory):
     from tinmen.storage import Store
 
     store = Store.open(f"sqlite:///{tmp_path_factory.mktemp('judge')}/t.db")
-    plan = study_plan(["srlm", "scir"], 1, SMALL, parse_bindings([], GRAPH.roles))
+    plan = study_plan(["srlm", "scir"], 1, SMALL, parse_bindings([], AGENT.roles))
     outcome = run_study(store, plan, pool=ModelPool(), progress=False)
     yield store, outcome.study_id
     store.close()
@@ -105,7 +105,7 @@ def test_oracle_selection_pairs_only_what_the_oracle_orders(tmp_path):
 
     store = Store.open(f"sqlite:///{tmp_path}/o.db")
     options = {**SMALL, "prompts": 6, "candidates": 4, "selection": "oracle"}
-    plan = study_plan(["srlm"], 1, options, parse_bindings([], GRAPH.roles))
+    plan = study_plan(["srlm"], 1, options, parse_bindings([], AGENT.roles))
     sid = run_study(store, plan, pool=ModelPool(), progress=False).study_id
     pairs = _rows(store, orm.Prediction, orm.Prediction.model == "pair",
                   orm.Prediction.label.is_not(None))
@@ -120,7 +120,7 @@ def test_sessions_in_parallel_threads_load_their_checkpoints_safely(tmp_path):
     from tinmen.storage import Store
 
     store = Store.open(f"sqlite:///{tmp_path}/p.db")
-    plan = study_plan(["srlm"], 3, {**SMALL, "prompts": 4}, parse_bindings([], GRAPH.roles))
+    plan = study_plan(["srlm"], 3, {**SMALL, "prompts": 4}, parse_bindings([], AGENT.roles))
     outcome = run_study(store, plan, pool=ModelPool(), workers=3, progress=False,
                         stop_on_error=False)
     assert outcome.failed == [] and outcome.ran == 3

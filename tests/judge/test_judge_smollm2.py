@@ -6,7 +6,7 @@ import importlib.util
 
 import pytest
 from sqlalchemy import select
-from tinmen.graphs.judge import GRAPH
+from tinmen.graphs.judge import AGENT
 from tinmen.graphs.session import run_session
 from tinmen.models.pool import ModelPool
 from tinmen.models.registry import parse_bindings
@@ -21,8 +21,8 @@ def test_smollm2_judges_a_sample_with_score_distributions(store):
     options = {"iterations": 1, "prompts": 2, "candidates": 2, "judge_samples": 1,
                "eval_items": 2, "judgeset_items": 1, "audit_items": 2, "sft_steps": 10,
                "max_new_tokens": 5}
-    bindings = parse_bindings(["auditor=smollm2"], GRAPH.roles)
-    result = run_session(store, GRAPH, {"seed": 0}, bindings, pool=ModelPool(), seed=0,
+    bindings = parse_bindings(["auditor=smollm2"], AGENT.roles)
+    result = run_session(store, AGENT, {"seed": 0}, bindings, pool=ModelPool(), seed=0,
                          options=options)
     assert result.status == "completed"
     with store.unit_of_work() as uow:

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import select
 from tinmen.graphs.replay import replay_session
 from tinmen.graphs.session import run_session
-from tinmen.graphs.shopper import GRAPH, MARKET_GRAPH, study_plan
+from tinmen.graphs.shopper import AGENT, MARKET_AGENT, study_plan
 from tinmen.graphs.shopper_report import PAPER_SQL, cells
 from tinmen.graphs.study import run_study
 from tinmen.models.pool import ModelPool
@@ -56,7 +56,7 @@ def test_reference_policies_reproduce_the_papers_shape_under_every_control(store
 def test_beliefs_and_decision_are_recorded_and_the_session_replays_exactly(store):
     trial = {"scenario": "car", "info": "principal-only", "labels_reversed": True,
              "case": "lower"}
-    result = run_session(store, GRAPH, trial, {"agent": resolve_spec(SENSITIVE)},
+    result = run_session(store, AGENT, trial, {"agent": resolve_spec(SENSITIVE)},
                          pool=ModelPool(), seed=3, options={"temperature": 0.6})
     assert result.output["item"] == 2 and result.output["override"] is True
     with store.unit_of_work() as uow:
@@ -80,12 +80,9 @@ def test_beliefs_and_decision_are_recorded_and_the_session_replays_exactly(store
 
 
 def test_unparsed_answers_are_kept_and_counted(store, monkeypatch):
-    from tinmen.models.backends.scripted import SCRIPTED_POLICIES
-
     # echoes the prompt: both products named, no choice line -> unparsed by both parsers
-    monkeypatch.setitem(SCRIPTED_POLICIES, "shopper-mute",
-                        "tinmen.models.backends.scripted:EchoPolicy")
-    plan = study_plan(["car"], _agents("scripted:shopper-mute"), [0.2], reps=2)
+    plan = study_plan(["car"], _agents("scripted:tinmen.models.backends.scripted:EchoPolicy"),
+                      [0.2], reps=2)
     sid = run_study(store, plan, pool=ModelPool(), progress=False).study_id
     rows = cells(store, sid)
     assert [r["n"] for r in rows] == [2] * 4
@@ -102,7 +99,7 @@ def test_marketplace_session_end_to_end_and_replay(store):
                 "customer": resolve_spec("scripted:shopper-customer")}
     asked = set()
     for seed in range(6):
-        result = run_session(store, MARKET_GRAPH, {"market_seed": seed, "info": "customer-only"},
+        result = run_session(store, MARKET_AGENT, {"market_seed": seed, "info": "customer-only"},
                              bindings, pool=ModelPool(), seed=seed)
         out = result.output
         assert out["bought"] == out["customer_best"]  # nobody from the operator watches

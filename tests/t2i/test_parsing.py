@@ -154,12 +154,11 @@ def test_everyday_objects_and_stated_relations(models):
 
 
 def test_a_broken_model_is_counted_and_never_yields_an_invalid_graph(models):
-    from tinmen.models.backends.scripted import register_policy
     from tinmen.models.client import LiveModels
     from tinmen.models.registry import resolve_spec
 
-    register_policy("t2i-broken", "tinmen.agents.t2i.scripted:T2IBrokenPolicy")
-    broken = LiveModels(models.pool, {"parser": resolve_spec("scripted:t2i-broken")})
+    broken = LiveModels(models.pool, {"parser": resolve_spec(
+        "scripted:tinmen.agents.t2i.scripted:T2IBrokenPolicy")})
     previous = parse_prompt(models, "parser", "a circle").belief
     result = parse_prompt(broken, "parser", "a circle and a square", previous=previous)
     assert result.fell_back and result.belief == previous

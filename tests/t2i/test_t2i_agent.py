@@ -10,7 +10,7 @@ import pytest
 from tinmen.agents.t2i.scenes import load_items, synthetic_items
 from tinmen.graphs.replay import replay_session
 from tinmen.graphs.session import run_session
-from tinmen.graphs.t2i import GRAPH
+from tinmen.graphs.t2i import AGENT
 from tinmen.graphs.t2i_eval import evaluate_items
 from tinmen.models.pool import ModelPool
 from tinmen.models.registry import resolve_spec
@@ -81,7 +81,7 @@ def test_bad_jsonl_names_the_line(tmp_path):
 
 def test_t2i_session_replays_exactly(store):
     item = synthetic_items(3, seed=4)[1]
-    result = run_session(store, GRAPH, item.model_dump(mode="json"), SCRIPTED,
+    result = run_session(store, AGENT, item.model_dump(mode="json"), SCRIPTED,
                          pool=ModelPool(), options={"policy": "binary", "max_turns": 3})
     assert result.output["image"]
     report = replay_session(store, result.session_id)
@@ -144,7 +144,7 @@ def test_embedder_matches_synonyms_in_coverage(store):
         {"name": "couch", "attributes": {"color": "red"}}]}}
     pool, cover = ModelPool(), {}
     for name, extra in (("plain", {}), ("embedder", {"embedder": resolve_spec("minilm")})):
-        result = run_session(store, GRAPH, item, {**SCRIPTED, **extra}, pool=pool,
+        result = run_session(store, AGENT, item, {**SCRIPTED, **extra}, pool=pool,
                              options={"policy": "attribute", "max_turns": 0})
         cover[name] = result.output["turns"][0]["fact_coverage"]
     assert cover["embedder"] > cover["plain"]

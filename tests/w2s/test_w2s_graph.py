@@ -7,7 +7,7 @@ import pytest
 from sqlalchemy import func, select
 from tinmen.graphs.replay import replay_session
 from tinmen.graphs.session import run_session
-from tinmen.graphs.w2s import GRAPH
+from tinmen.graphs.w2s import AGENT
 from tinmen.models.pool import ModelPool
 from tinmen.models.registry import resolve_spec
 from tinmen.storage import orm
@@ -33,7 +33,7 @@ def _counts(store, sid):
 
 
 def test_small_synthetic_run_stores_every_models_predictions(store):
-    result = run_session(store, GRAPH, {"data_seed": 1}, {}, options=OPTIONS)
+    result = run_session(store, AGENT, {"data_seed": 1}, {}, options=OPTIONS)
     assert result.status == "completed"
     preds, beliefs, decisions, steps = _counts(store, result.session_id)
     assert steps == ["split", "train_weak", "weak_labels", "train_intermediate",
@@ -47,7 +47,7 @@ def test_small_synthetic_run_stores_every_models_predictions(store):
 
 
 def test_beliefs_hold_the_weak_label_and_its_confidence(store):
-    result = run_session(store, GRAPH, {"data_seed": 2}, {},
+    result = run_session(store, AGENT, {"data_seed": 2}, {},
                          options={**OPTIONS, "intermediate": None, "filter": None,
                                   "conflict": "none"})
     with store.unit_of_work() as uow:
@@ -66,8 +66,8 @@ def test_beliefs_hold_the_weak_label_and_its_confidence(store):
 
 def test_same_data_seed_gives_the_same_example_ids_and_ceilings(store):
     opts = {**OPTIONS, "intermediate": None, "filter": None}
-    a = run_session(store, GRAPH, {"data_seed": 3}, {}, options={**opts, "loss": "xent"})
-    b = run_session(store, GRAPH, {"data_seed": 3}, {}, options={**opts, "loss": "logconf"})
+    a = run_session(store, AGENT, {"data_seed": 3}, {}, options={**opts, "loss": "xent"})
+    b = run_session(store, AGENT, {"data_seed": 3}, {}, options={**opts, "loss": "logconf"})
     with store.unit_of_work() as uow:
         def ceiling(sid):
             return uow.session.execute(select(orm.Prediction.example_id,
@@ -79,7 +79,7 @@ def test_same_data_seed_gives_the_same_example_ids_and_ceilings(store):
 
 
 def test_replay_reproduces_beliefs_and_decisions(store):
-    result = run_session(store, GRAPH, {"data_seed": 4}, {}, options=OPTIONS)
+    result = run_session(store, AGENT, {"data_seed": 4}, {}, options=OPTIONS)
     report = replay_session(store, result.session_id)
     assert report.identical, report.differences
 
@@ -93,7 +93,7 @@ def test_text_ladder_on_a_tiny_lm_from_the_pool(store, tmp_path):
     options = {"task": "text", "weak": "1", "strong": "4", "conflict": "implicit",
                "text": {"n_gt": 24, "n_w2s": 24, "n_test": 20, "n_help": 10},
                "train": {"epochs": 2}, "ladder": ["1", "2", "4"]}
-    result = run_session(store, GRAPH, {"data_seed": 0}, {"lm": spec}, pool=pool,
+    result = run_session(store, AGENT, {"data_seed": 0}, {"lm": spec}, pool=pool,
                          options=options)
     preds, beliefs, _, _ = _counts(store, result.session_id)
     assert preds == {"weak": 20, "w2s": 20, "w2s_conflict": 20, "strong_ceiling": 20}
@@ -109,5 +109,5 @@ def test_text_ladder_without_a_model_is_a_user_error(store):
     from tinmen.errors import ConfigError
 
     with pytest.raises(ConfigError, match="--model lm="):
-        run_session(store, GRAPH, {"data_seed": 0}, {},
+        run_session(store, AGENT, {"data_seed": 0}, {},
                     options={"task": "text", "weak": "1", "strong": "2"})

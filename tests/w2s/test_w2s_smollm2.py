@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from sqlalchemy import func, select
 from tinmen.graphs.session import run_session
-from tinmen.graphs.w2s import GRAPH
+from tinmen.graphs.w2s import AGENT
 from tinmen.models.pool import ModelPool
 from tinmen.models.registry import resolve_spec
 from tinmen.storage import orm
@@ -23,7 +23,7 @@ def test_truncated_smollm2_ladder_runs_end_to_end(store):
     options = {"task": "text", "weak": "2", "intermediate": "8", "strong": "30",
                "conflict": "explicit", "ladder": ["2", "8", "30"],
                "text": {"n_gt": 24, "n_w2s": 24, "n_test": 24, "n_help": 8}}
-    result = run_session(store, GRAPH, {"data_seed": 0}, {"lm": spec},
+    result = run_session(store, AGENT, {"data_seed": 0}, {"lm": spec},
                          pool=pool, options=options)
     assert set(result.output["accuracy"]) == {"weak", "intermediate", "w2s", "w2s_conflict",
                                               "strong_ceiling"}
