@@ -67,13 +67,15 @@ def parse_sets(items: list[str] | None, allowed: Any) -> dict[str, Any]:
 def quiet_transformers() -> None:
     """No per-file progress bars or advisory warnings from transformers (or diffusers) in CLI
     output."""
-    from transformers.utils import logging as hf_logging
-
+    try:  # nothing to quiet where transformers is missing (it fails where a model loads)
+        from transformers.utils import logging as hf_logging
+    except ImportError:
+        return
     hf_logging.disable_progress_bar()
     hf_logging.set_verbosity_error()
     try:  # diffusers prints its own "Loading pipeline components" bar
         from diffusers.utils import logging as diffusers_logging
-    except ImportError:  # pragma: no cover - diffusers is optional
+    except ImportError:
         return
     diffusers_logging.disable_progress_bar()
     diffusers_logging.set_verbosity_error()
