@@ -80,7 +80,8 @@ def replay_session(store: Store, session_id: str, *, record: bool = True) -> Rep
 
 def fork_session(store: Store, session_id: str, at_step: int,
                  bindings: dict[str, ModelSpec], *, pool: Any, seed: int | None = None,
-                 options: dict[str, Any] | None = None) -> SessionResult:
+                 options: dict[str, Any] | None = None,
+                 on_step: Any = None) -> SessionResult:
     """Replay ``session_id`` up to step ``at_step`` (exclusive), then run live with other
     models for some roles, another seed or other options (validated before anything
     runs)."""
@@ -102,7 +103,7 @@ def fork_session(store: Store, session_id: str, at_step: int,
                         options=base.agent.resolve_options({**base.options, **(options or {})}),
                         study_id=None, condition_id=None, rep=None)
     return start_session(store, spec, pool=pool, answer=_recorded_answers(human),
-                         records=prefix)
+                         records=prefix, on_step=on_step)
 
 
 def _belief_key(b: orm.Belief) -> tuple[Any, ...]:

@@ -19,6 +19,7 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from typing import Any
 
+from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from tinmen.graphs.definition import AgentDef
 from tinmen.graphs.session import SessionSpec, start_session
@@ -120,7 +121,9 @@ def run_study(store: Store, plan: StudyPlan, *, pool: ModelPool | None = None,
         _on_threads(store, plan, sid, cond_ids, todo, workers, pool or ModelPool())
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                TimeRemainingColumn())
-    with Progress(*columns, disable=not progress, transient=False) as bar:
+    # on stderr: stdout carries the command's result (--json)
+    with Progress(*columns, disable=not progress, transient=False,
+                  console=Console(stderr=True)) as bar:
         task = bar.add_task(f"study {sid} ({plan.graph.name})", total=len(todo))
         try:
             for cond, rep, exc in runs:

@@ -7,11 +7,13 @@ commands prints machine-readable output instead of tables.
 from __future__ import annotations
 
 import json
+import os
 import sys
 from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from tinmen.errors import ConfigError, TinmenError
@@ -154,12 +156,18 @@ def replay(session: Annotated[str, typer.Argument(help="Session id to replay exa
 
 @app.command()
 def fork(session: Annotated[str, typer.Argument(help="Session id to fork.")],
-         at_step: Annotated[int, typer.Option("--at-step", help="Replay steps before this "
-                                              "index, then run live.")],
+         at_step: Annotated[int, typer.Option("--at-step", min=0, help="Replay steps before "
+                                              "this index, then run live.")],
          model: ModelOpt = None, db: DbOpt = None,
-         seed: Annotated[int | None, typer.Option(help="New seed for the live part.")] = None,
+         seed: Annotated[int | None, typer.Option(help="New seed for the live part.",
+                                                  min=0)] = None,
+         sets: Annotated[list[str] | None, typer.Option(
+             "--set", help="KEY=VALUE: another value for one of the agent's options.")] = None,
          as_json: JsonOpt = False) -> None:
-    """Replay a session up to a step, then continue live with other models."""
+    """Replay a session up to a step, then continue live with other models, seed or
+    options; prints how the fork's beliefs and decisions differ."""
+    from tinmen.cli_run import step_printer
+    from tinmen.graphs.definition import parse_sets
     from tinmen.graphs.replay import diff_sessions, fork_session
     from tinmen.models.pool import ModelPool
     from tinmen.models.registry import resolve_spec
@@ -167,17 +175,19 @@ def fork(session: Annotated[str, typer.Argument(help="Session id to fork.")],
     bindings = {}
     for item in model or []:
         role, sep, spec = item.partition("=")
-        if not sep:
+        if not sep or not role.strip():
             raise TinmenError(f"--model expects ROLE=SPEC, got '{item}'")
-        bindings[role] = resolve_spec(spec)
+        bindings[role.strip()] = resolve_spec(spec)
     store = open_store(db)
-    result = fork_session(store, session, at_step, bindings, pool=ModelPool(), seed=seed)
+    quiet_transformers()
+    result = fork_session(store, session, at_step, bindings, pool=ModelPool(), seed=seed,
+                          options=parse_sets(sets), on_step=step_printer(True))
     diffs = diff_sessions(store, session, result.session_id)
     if as_json:
         return emit_json({"fork": result.session_id, "parent": session, "differences": diffs})
     out.print(f"fork {result.session_id} of {session} at step {at_step}")
     for line in diffs or ["(no differences in beliefs or decisions)"]:
-        out.print(f"  {line}")
+        out.print(f"  {line}", markup=False)
 
 
 @app.command()
@@ -327,25 +337,68 @@ def register_agent_commands() -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run the CLI; every user error is one line on stderr and exit 2, Ctrl-C exits 130,
+    anything else is a bug: one line naming a report file (``--debug`` shows the
+    traceback instead)."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in args or os.environ.get("TINMEN_DEBUG") == "1"
+    args = [a for a in args if a != "--debug"]
     register_agent_commands()
     try:
-        app(args=argv, standalone_mode=False)
+        app(args=args, standalone_mode=False)
     except TinmenError as exc:
-        err.print(f"[red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        err.print(f"[red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
         return 2
     except typer.Exit as exc:
         return exc.exit_code
-    except typer.Abort:
-        err.print("aborted")
+    except (typer.Abort, KeyboardInterrupt):
+        err.print("interrupted")
         return 130
-    except Exception as exc:  # click usage errors carry their own message
-        import click
-
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            return exc.exit_code
-        raise
+    except Exception as exc:
+        if _is_click_error(exc):
+            return _usage_error(exc)
+        if debug:
+            raise
+        return _internal_error(exc, args)
     return 0
+
+
+def _is_click_error(exc: BaseException) -> bool:
+    """typer ships its own copy of click; its exceptions are not click's."""
+    import click
+
+    try:
+        from typer._click.exceptions import ClickException as TyperClickException
+    except ImportError:  # an older typer uses click itself
+        TyperClickException = click.ClickException
+    return isinstance(exc, click.ClickException | TyperClickException)
+
+
+def _usage_error(exc: Any) -> int:
+    """Bad command-line usage: click's own message (which option, what it wants), exit 2."""
+    code = int(getattr(exc, "exit_code", 2))
+    message = exc.format_message() if hasattr(exc, "format_message") else str(exc)
+    ctx = getattr(exc, "ctx", None)
+    hint = f" (see `{ctx.command_path} --help`)" if ctx is not None else ""
+    if message:  # (a bare group such as `tinmen db` has printed its help already)
+        err.print(f"[red]error:[/] {escape(message)}{escape(hint)}", highlight=False,
+                  soft_wrap=True)
+    return 2 if code in (0, 1, 2) else code
+
+
+def _internal_error(exc: BaseException, args: list[str]) -> int:
+    """Not the user's fault: keep the traceback in a report file and say so in one line."""
+    import tempfile
+    import traceback
+
+    fd, path = tempfile.mkstemp(prefix="tinmen-bug-", suffix=".txt")
+    with os.fdopen(fd, "w") as fh:
+        fh.write(f"tinmen {' '.join(args)}\n\n")
+        fh.write("".join(traceback.format_exception(exc)))
+    err.print(f"[red]internal error[/] ({type(exc).__name__}: {escape(str(exc))[:200]}) — "
+              f"this is a bug; the report is in {path} (rerun with --debug for the "
+              f"traceback)", highlight=False, soft_wrap=True)
+    return 1
 
 
 if __name__ == "__main__":  # pragma: no cover
