@@ -17,7 +17,6 @@ and run with ``tinmen run path/to/my_agent.py:AGENT``.
 
 from __future__ import annotations
 
-import enum
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -25,24 +24,9 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from tinmen.errors import ConfigError
+from tinmen.storage.orm import RunMode, Status
 
-
-class RunMode(enum.StrEnum):
-    """How a session's model calls are served (stored as ``session.mode``)."""
-
-    LIVE = "live"  # every call goes to the pool
-    REPLAY = "replay"  # every call comes from the record; running out is a divergence
-    FORK = "fork"  # the record up to a step, then the pool with changed models
-    RESUME = "resume"  # the stored part from the record, then the pool (after a pause)
-
-
-class Status(enum.StrEnum):
-    """A session's or a study's state (stored as ``status``)."""
-
-    RUNNING = "running"
-    INTERRUPTED = "interrupted"  # paused for human input; ``tinmen resume`` continues it
-    COMPLETED = "completed"
-    FAILED = "failed"
+__all__ = ["AXES", "AgentDef", "AnyInputs", "NoOptions", "RunMode", "Status", "parse_sets"]
 
 
 class NoOptions(BaseModel):

@@ -173,10 +173,10 @@ class Recorder:
     def flush(self, store: Store, *, status: str, output: dict[str, Any] | None = None,
               error: str | None = None) -> None:
         """Write everything not yet written, and the session's status, in one transaction."""
-        self.session.status = status
+        self.session.status = str(status)
         self.session.output = output
         self.session.error = error
-        if status in ("completed", "failed"):
+        if status in (orm.Status.COMPLETED, orm.Status.FAILED):
             self.session.finished_at = orm.utcnow()
         if not self.enabled:
             return

@@ -34,7 +34,7 @@ Answer = Callable[[Any], Any]  # interrupt payload -> response (None = pause the
 @dataclass
 class SessionResult:
     session_id: str
-    status: str
+    status: Status
     output: dict[str, Any]
     recorder: Recorder
 
@@ -210,14 +210,14 @@ def _drive(store: Store, graph: AgentDef, ctx: Context, live: LiveModels, record
         payload = result["__interrupt__"][0].value
         response = answer(payload) if answer is not None else None
         if response is None:
-            recorder.flush(store, status="interrupted")
-            return SessionResult(session_id, "interrupted", {}, recorder)
+            recorder.flush(store, status=Status.INTERRUPTED)
+            return SessionResult(session_id, Status.INTERRUPTED, {}, recorder)
         _record_answer(recorder, payload, response)
         _serve_interrupted_step_from_record(ctx, live, recorder)
         result = compiled.invoke(Command(resume=response), config, context=ctx)
     output = graph.output(result)
-    recorder.flush(store, status="completed", output=output)
-    return SessionResult(session_id, "completed", output, recorder)
+    recorder.flush(store, status=Status.COMPLETED, output=output)
+    return SessionResult(session_id, Status.COMPLETED, output, recorder)
 
 
 def _record_answer(recorder: Recorder, payload: Any, response: Any) -> None:
@@ -262,7 +262,7 @@ def resume_session(store: Store, session_id: str, answer: Answer, *, pool: Any) 
         raise ConfigError(f"session {row.id} has no pending question in the checkpointer")
     response = answer(pending[0].value)
     if response is None:
-        return SessionResult(row.id, "interrupted", {}, recorder)
+        return SessionResult(row.id, Status.INTERRUPTED, {}, recorder)
     _record_answer(recorder, pending[0].value, response)
     _serve_interrupted_step_from_record(ctx, live, recorder)
     return _drive(store, graph, ctx, live, recorder, {}, ctx.options, answer,

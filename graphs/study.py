@@ -6,9 +6,9 @@ interrupted study holds whole sessions only; running the same study again (``stu
 skips the (condition, rep) pairs already completed and runs the rest.
 
 Two executors run the trials: ``threads`` (default: one process, one shared model pool)
-and ``ray`` (each trial a Ray task with one CPU; every Ray worker process keeps its own
-model pool across the trials it runs and writes to the same store). Ray starts a local
-instance with ``workers`` CPUs, or joins the cluster named by ``RAY_ADDRESS``.
+and ``ray`` (each trial a Ray task; all of them call one pool actor, so the cluster holds
+one copy of each model, and write to the same store). Ray starts a local instance with
+``workers`` CPUs, or joins the cluster named by ``RAY_ADDRESS``.
 """
 
 from __future__ import annotations
@@ -79,6 +79,7 @@ class StudyOutcome:
     ran: int
     skipped: int
     failed: list[tuple[str, int, str]]
+    models_loaded: list[dict[str, Any]] = field(default_factory=list)  # one entry per copy
 
 
 def create_or_resume(store: Store, plan: StudyPlan, study_id: int | None
@@ -117,8 +118,10 @@ def run_study(store: Store, plan: StudyPlan, *, pool: ModelPool | None = None,
     todo = [(c, r) for c in plan.conditions for r in range(plan.reps)
             if (cond_ids[c.key], r) not in done]
     failed: list[tuple[str, int, str]] = []
-    runs = _on_ray(store, plan, sid, cond_ids, todo, workers) if executor == "ray" else \
-        _on_threads(store, plan, sid, cond_ids, todo, workers, pool or ModelPool())
+    loaded: list[dict[str, Any]] = []  # the models the study's pool held, as it ended
+    pool = pool or ModelPool()
+    runs = _on_ray(store, plan, sid, cond_ids, todo, workers, loaded) if executor == "ray" \
+        else _on_threads(store, plan, sid, cond_ids, todo, workers, pool)
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                TimeRemainingColumn())
     # on stderr: stdout carries the command's result (--json)
@@ -134,8 +137,9 @@ def run_study(store: Store, plan: StudyPlan, *, pool: ModelPool | None = None,
                 bar.advance(task)
         finally:
             runs.close()  # cancels what has not started
-    _mark(store, sid, "failed" if failed else "completed")
-    return StudyOutcome(sid, len(todo) - len(failed), len(done), failed)
+    _mark(store, sid, orm.Status.FAILED if failed else orm.Status.COMPLETED)
+    return StudyOutcome(sid, len(todo) - len(failed), len(done), failed,
+                        models_loaded=loaded if executor == "ray" else pool.loaded())
 
 
 def _trial(store: Store, plan: StudyPlan, sid: int, cond_id: int, cond: Condition, rep: int,
@@ -158,22 +162,20 @@ def _on_threads(store: Store, plan: StudyPlan, sid: int, cond_ids: dict[str, int
                 fut.cancel()
 
 
-_WORKER: dict[str, Any] = {}  # per Ray worker process: its model pool and open stores
-
-
 def _ray_trial(url: str, plan: StudyPlan, sid: int, cond_id: int, cond: Condition,
-               rep: int) -> None:
-    """One trial inside a Ray worker (the pool and the store stay open between trials)."""
-    if not _WORKER:
-        _WORKER.update(pool=ModelPool(), stores={})
-    stores = _WORKER["stores"]
-    if url not in stores:
-        stores[url] = Store.open(url, migrate=False)
-    _trial(stores[url], plan, sid, cond_id, cond, rep, _WORKER["pool"])
+               rep: int, pool: Any) -> None:
+    """One trial inside a Ray worker: its model calls go to the study's shared pool actor
+    (one copy of each model on the cluster); the store is opened for the trial."""
+    store = Store.open(url, migrate=False)
+    try:
+        _trial(store, plan, sid, cond_id, cond, rep, pool)
+    finally:
+        store.close()
 
 
 def _on_ray(store: Store, plan: StudyPlan, sid: int, cond_ids: dict[str, int],
-            todo: list[tuple[Condition, int]], workers: int) -> Runs:
+            todo: list[tuple[Condition, int]], workers: int,
+            loaded: list[dict[str, Any]]) -> Runs:
     try:
         import ray
     except ModuleNotFoundError as exc:
@@ -184,9 +186,13 @@ def _on_ray(store: Store, plan: StudyPlan, sid: int, cond_ids: dict[str, int],
         address = os.environ.get("RAY_ADDRESS")
         ray.init(address=address, num_cpus=None if address else max(1, workers),
                  include_dashboard=False, log_to_driver=False, logging_level="WARNING")
+    from tinmen.models.remote import start_pool_actor
+
     url = store.engine.url.render_as_string(hide_password=False)
+    pool = start_pool_actor(concurrency=4 * max(1, workers))
     remote = ray.remote(num_cpus=1, max_retries=0)(_ray_trial)
-    refs = {remote.remote(url, plan, sid, cond_ids[c.key], c, r): (c, r) for c, r in todo}
+    refs = {remote.remote(url, plan, sid, cond_ids[c.key], c, r, pool): (c, r)
+            for c, r in todo}
     pending = list(refs)
     try:
         while pending:
@@ -200,9 +206,11 @@ def _on_ray(store: Store, plan: StudyPlan, sid: int, cond_ids: dict[str, int],
     finally:
         for ref in pending:  # only unfinished ones: cancelling a finished task trips Ray
             ray.cancel(ref)
+        loaded.extend(pool.loaded())
+        ray.kill(pool.actor)  # the models it holds go with it
 
 
-def _mark(store: Store, study_id: int, status: str) -> None:
+def _mark(store: Store, study_id: int, status: orm.Status) -> None:
     with store.unit_of_work() as uow:
         uow.studies.get(study_id).status = status
         uow.commit()

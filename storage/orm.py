@@ -8,6 +8,9 @@ checkpoint tables live beside these and are joined by ``session.thread_id`` /
 
 from __future__ import annotations
 
+import enum
+import os
+import socket
 from datetime import UTC, datetime
 from typing import Any
 
@@ -27,8 +30,34 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 
+class RunMode(enum.StrEnum):
+    """How a session's model calls are served (stored as ``session.mode``)."""
+
+    LIVE = "live"  # every call goes to the pool
+    REPLAY = "replay"  # every call comes from the record; running out is a divergence
+    FORK = "fork"  # the record up to a step, then the pool with changed models
+    RESUME = "resume"  # the stored part from the record, then the pool (after a pause)
+
+
+class Status(enum.StrEnum):
+    """A session's or a study's state (stored as ``status``)."""
+
+    RUNNING = "running"
+    INTERRUPTED = "interrupted"  # paused for human input; ``tinmen resume`` continues it
+    COMPLETED = "completed"
+    FAILED = "failed"
+
+
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+def owner_pid() -> int:
+    return os.getpid()
+
+
+def owner_host() -> str:
+    return socket.gethostname()
 
 
 class Base(DeclarativeBase):
@@ -63,8 +92,11 @@ class Study(Base):
     graph_version: Mapped[str | None] = mapped_column(String(40))
     seed: Mapped[int] = mapped_column(BigInteger, default=0)
     config: Mapped[dict[str, Any]] = mapped_column(default=dict)
-    status: Mapped[str] = mapped_column(String(20), default="running")
+    status: Mapped[str] = mapped_column(String(20), default=Status.RUNNING.value)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    # the process that wrote the row: `tinmen db check` finds 'running' rows it outlived
+    pid: Mapped[int | None] = mapped_column(Integer, default=owner_pid)
+    host: Mapped[str | None] = mapped_column(String(255), default=owner_host)
     conditions: Mapped[list[Condition]] = relationship(back_populates="study")
 
 
@@ -87,8 +119,8 @@ class Session(Base):
     graph: Mapped[str] = mapped_column(String(100))
     graph_ref: Mapped[str | None] = mapped_column(String(500))  # how to import the agent
     graph_version: Mapped[str | None] = mapped_column(String(40))
-    mode: Mapped[str] = mapped_column(String(10), default="live")  # live | replay | fork
-    status: Mapped[str] = mapped_column(String(20), default="running")
+    mode: Mapped[str] = mapped_column(String(10), default=RunMode.LIVE.value)
+    status: Mapped[str] = mapped_column(String(20), default=Status.RUNNING.value)
     study_id: Mapped[int | None] = mapped_column(ForeignKey("study.id", ondelete="CASCADE"))
     condition_id: Mapped[int | None] = mapped_column(
         ForeignKey("condition.id", ondelete="CASCADE"))
@@ -103,6 +135,8 @@ class Session(Base):
     error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    pid: Mapped[int | None] = mapped_column(Integer, default=owner_pid)  # see Study.pid
+    host: Mapped[str | None] = mapped_column(String(255), default=owner_host)
     agents: Mapped[list[Agent]] = relationship(cascade="all, delete-orphan")
     steps: Mapped[list[Step]] = relationship(cascade="all, delete-orphan",
                                              order_by="Step.index")

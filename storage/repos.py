@@ -158,7 +158,7 @@ class SessionRepo:
         """(condition id, rep) of the study's completed sessions (for resuming)."""
         rows = self.db.execute(select(orm.Session.condition_id, orm.Session.rep)
                                .where(orm.Session.study_id == study_id,
-                                      orm.Session.status == "completed"))
+                                      orm.Session.status == orm.Status.COMPLETED))
         return {(c, r) for c, r in rows}
 
     def count(self) -> int:

@@ -31,6 +31,10 @@ def test_ray_executor_runs_the_same_study_as_threads(tmp_path):
     a = run_study(threads, _plan(), pool=ModelPool(), progress=False)
     b = run_study(on_ray, _plan(), workers=2, progress=False, executor="ray")
     assert a.ran == b.ran == 16 and not b.failed
+    # one copy of each model on the cluster: the two workers called one pool actor
+    assert sorted(m["name"] for m in b.models_loaded) == sorted(AGENTS)
+    calls = {m["name"]: m["calls"] for m in a.models_loaded}
+    assert {m["name"]: m["calls"] for m in b.models_loaded} == calls, b.models_loaded
     assert _cells(on_ray, b.study_id) == _cells(threads, a.study_id)
     with on_ray.unit_of_work() as uow:
         rows = uow.session.query(orm.Session).filter_by(study_id=b.study_id).all()

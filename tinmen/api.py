@@ -74,7 +74,7 @@ def list_studies(store: Store, *, limit: int = 50) -> list[dict[str, Any]]:
                                  .group_by(orm.Condition.study_id)).all())
         n_done = dict(db.execute(select(orm.Session.study_id, func.count())
                                  .where(orm.Session.study_id.in_(ids),
-                                        orm.Session.status == "completed")
+                                        orm.Session.status == orm.Status.COMPLETED)
                                  .group_by(orm.Session.study_id)).all())
         return [{"id": s.id, "name": s.name, "graph": s.graph, "ref": s.graph_ref,
                  "status": s.status, "conditions": n_cond.get(s.id, 0),
