@@ -44,7 +44,7 @@ def allow_state_types(*classes: type) -> None:
 
 def _project_types() -> set[tuple[str, str]]:
     """The types tinmen itself may put in a graph state."""
-    from tinmen.graphs.definition import RunMode, Status
+    from tinmen.storage.orm import RunMode, Status
 
     return {(c.__module__, c.__qualname__) for c in (RunMode, Status)}
 

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import dataclasses
 import sqlite3
+import threading
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -39,12 +41,19 @@ class SessionResult:
     recorder: Recorder
 
 
+_CHECKPOINTER_LOCK = threading.Lock()  # threads sharing a store must share one saver
+PG_CHECKPOINTER_SETUP_LOCK = 0x74696E6D656E01  # pg_advisory_lock key around saver.setup()
+
+
 def checkpointer_for(store: Store) -> Any:
-    """LangGraph's SQLite saver on the store's own file (one per store); in-memory otherwise."""
+    """LangGraph's saver on the store's own database (SQLite file or PostgreSQL), one per
+    store even when many threads ask at once; in-memory for an in-memory store."""
     cached = getattr(store, "_checkpointer", None)
     if cached is not None:
         return cached
-    store._checkpointer = _make_checkpointer(store)
+    with _CHECKPOINTER_LOCK:
+        if getattr(store, "_checkpointer", None) is None:
+            store._checkpointer = _make_checkpointer(store)
     return store._checkpointer
 
 
@@ -66,9 +75,21 @@ def _make_checkpointer(store: Store) -> Any:
 
             raise missing_dependency(exc.name or "psycopg", "a PostgreSQL store") from exc
         dsn = url.set(drivername="postgresql").render_as_string(hide_password=False)
-        return checkpoints.postgres_checkpointer(
-            Connection.connect(dsn, autocommit=True, prepare_threshold=0))
+        conn = Connection.connect(dsn, autocommit=True, prepare_threshold=0)
+        with _pg_setup_lock(conn):
+            return checkpoints.postgres_checkpointer(conn)
     return checkpoints.memory_checkpointer()
+
+
+@contextmanager
+def _pg_setup_lock(conn: Any) -> Iterator[None]:
+    """Serialize the saver's setup() across processes: its CREATE TABLE IF NOT EXISTS and
+    migration-version inserts race (duplicate key) when several open a new store at once."""
+    conn.execute("SELECT pg_advisory_lock(%s)", (PG_CHECKPOINTER_SETUP_LOCK,))
+    try:
+        yield
+    finally:
+        conn.execute("SELECT pg_advisory_unlock(%s)", (PG_CHECKPOINTER_SETUP_LOCK,))
 
 
 @dataclass(frozen=True)

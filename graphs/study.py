@@ -14,8 +14,9 @@ one copy of each model, and write to the same store). Ray starts a local instanc
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Generator
-from concurrent.futures import ThreadPoolExecutor, as_completed
+import itertools
+from collections.abc import Callable, Generator, Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,7 +27,7 @@ from tinmen.graphs.session import SessionSpec, start_session
 from tinmen.models.client import derive_seed
 from tinmen.models.pool import ModelPool
 from tinmen.models.spec import ModelSpec
-from tinmen.storage import Store, orm
+from tinmen.storage import Store, claims, orm
 
 from tinmen.errors import ConfigError
 
@@ -70,7 +71,8 @@ class StudyPlan:
             self.session_spec(cond, 0)
 
 
-Runs = Generator[tuple[Condition, int, BaseException | None], None, None]  # trials as they end
+# trials as they end: True (ran here), False (claimed by another process), or the error
+Runs = Generator[tuple[Condition, int, bool | BaseException], None, None]
 
 
 @dataclass
@@ -79,6 +81,7 @@ class StudyOutcome:
     ran: int
     skipped: int
     failed: list[tuple[str, int, str]]
+    claimed_elsewhere: int = 0  # grid points another process was running or had run
     models_loaded: list[dict[str, Any]] = field(default_factory=list)  # one entry per copy
 
 
@@ -115,9 +118,11 @@ def run_study(store: Store, plan: StudyPlan, *, pool: ModelPool | None = None,
                           "SQLite store cannot be shared (pass --db FILE.db)")
     plan.validate()
     sid, cond_ids, done = create_or_resume(store, plan, study_id)
-    todo = [(c, r) for c in plan.conditions for r in range(plan.reps)
-            if (cond_ids[c.key], r) not in done]
+    todo = ((c, r) for c in plan.conditions for r in range(plan.reps)
+            if (cond_ids[c.key], r) not in done)  # streamed: never the whole grid in memory
+    total = len(plan.conditions) * plan.reps - len(done)
     failed: list[tuple[str, int, str]] = []
+    ran = elsewhere = 0
     loaded: list[dict[str, Any]] = []  # the models the study's pool held, as it ended
     pool = pool or ModelPool()
     runs = _on_ray(store, plan, sid, cond_ids, todo, workers, loaded) if executor == "ray" \
@@ -127,54 +132,74 @@ def run_study(store: Store, plan: StudyPlan, *, pool: ModelPool | None = None,
     # on stderr: stdout carries the command's result (--json)
     with Progress(*columns, disable=not progress, transient=False,
                   console=Console(stderr=True)) as bar:
-        task = bar.add_task(f"study {sid} ({plan.graph.name})", total=len(todo))
+        task = bar.add_task(f"study {sid} ({plan.graph.name})", total=total)
         try:
-            for cond, rep, exc in runs:
-                if exc is not None:
+            for cond, rep, result in runs:
+                if isinstance(result, BaseException):
                     if stop_on_error:
-                        raise exc
-                    failed.append((cond.key, rep, str(exc)))
+                        raise result
+                    failed.append((cond.key, rep, str(result)))
+                ran += result is True
+                elsewhere += result is False
                 bar.advance(task)
         finally:
             runs.close()  # cancels what has not started
-    _mark(store, sid, orm.Status.FAILED if failed else orm.Status.COMPLETED)
-    return StudyOutcome(sid, len(todo) - len(failed), len(done), failed,
+    _mark(store, sid, _final_status(store, sid, plan, bool(failed)))
+    return StudyOutcome(sid, ran, len(done), failed, claimed_elsewhere=elsewhere,
                         models_loaded=loaded if executor == "ray" else pool.loaded())
 
 
 def _trial(store: Store, plan: StudyPlan, sid: int, cond_id: int, cond: Condition, rep: int,
-           pool: ModelPool) -> None:
-    spec = plan.session_spec(cond, rep, study_id=sid, condition_id=cond_id)
-    start_session(store, spec, pool=pool)
+           pool: Any) -> bool:
+    """Run one grid point if this process can claim it; False when another process has."""
+    if not claims.claim(store, sid, cond_id, rep):
+        return False
+    try:
+        start_session(store, plan.session_spec(cond, rep, study_id=sid, condition_id=cond_id),
+                      pool=pool)
+    except BaseException:
+        claims.release(store, sid, cond_id, rep)
+        raise
+    return True
 
 
 def _on_threads(store: Store, plan: StudyPlan, sid: int, cond_ids: dict[str, int],
-                todo: list[tuple[Condition, int]], workers: int,
+                todo: Iterator[tuple[Condition, int]], workers: int,
                 pool: ModelPool) -> Runs:
+    """At most two trials per worker in flight, the next submitted as one ends."""
     with ThreadPoolExecutor(max_workers=max(1, workers)) as ex:
-        futures = {ex.submit(_trial, store, plan, sid, cond_ids[c.key], c, r, pool): (c, r)
-                   for c, r in todo}
+        futures: dict[Future[bool], tuple[Condition, int]] = {}
+
+        def submit(n: int) -> None:
+            for c, r in itertools.islice(todo, n):
+                futures[ex.submit(_trial, store, plan, sid, cond_ids[c.key], c, r, pool)] = \
+                    (c, r)
+        submit(2 * max(1, workers))
         try:
-            for fut in as_completed(futures):
-                yield (*futures[fut], fut.exception())
+            while futures:
+                done, _ = wait(futures, return_when=FIRST_COMPLETED)
+                for fut in done:
+                    exc = fut.exception()
+                    yield (*futures.pop(fut), exc if exc is not None else fut.result())
+                submit(len(done))
         finally:
             for fut in futures:
                 fut.cancel()
 
 
 def _ray_trial(url: str, plan: StudyPlan, sid: int, cond_id: int, cond: Condition,
-               rep: int, pool: Any) -> None:
+               rep: int, pool: Any) -> bool:
     """One trial inside a Ray worker: its model calls go to the study's shared pool actor
     (one copy of each model on the cluster); the store is opened for the trial."""
     store = Store.open(url, migrate=False)
     try:
-        _trial(store, plan, sid, cond_id, cond, rep, pool)
+        return _trial(store, plan, sid, cond_id, cond, rep, pool)
     finally:
         store.close()
 
 
 def _on_ray(store: Store, plan: StudyPlan, sid: int, cond_ids: dict[str, int],
-            todo: list[tuple[Condition, int]], workers: int,
+            todo: Iterator[tuple[Condition, int]], workers: int,
             loaded: list[dict[str, Any]]) -> Runs:
     try:
         import ray
@@ -191,23 +216,37 @@ def _on_ray(store: Store, plan: StudyPlan, sid: int, cond_ids: dict[str, int],
     url = store.engine.url.render_as_string(hide_password=False)
     pool = start_pool_actor(concurrency=4 * max(1, workers))
     remote = ray.remote(num_cpus=1, max_retries=0)(_ray_trial)
-    refs = {remote.remote(url, plan, sid, cond_ids[c.key], c, r, pool): (c, r)
-            for c, r in todo}
-    pending = list(refs)
+    refs: dict[Any, tuple[Condition, int]] = {}
+
+    def submit(n: int) -> None:  # a bounded window of tasks, refilled as they end
+        for c, r in itertools.islice(todo, n):
+            refs[remote.remote(url, plan, sid, cond_ids[c.key], c, r, pool)] = (c, r)
+    submit(2 * max(1, workers))
     try:
-        while pending:
-            ready, pending = ray.wait(pending, num_returns=1)
+        while refs:
+            ready, _ = ray.wait(list(refs), num_returns=1)
+            where = refs.pop(ready[0])
             try:
-                ray.get(ready[0])
-                yield (*refs[ready[0]], None)
+                yield (*where, bool(ray.get(ready[0])))
             except ray.exceptions.RayTaskError as exc:
-                cause = exc.cause if isinstance(exc.cause, BaseException) else exc
-                yield (*refs[ready[0]], cause)
+                yield (*where, exc.cause if isinstance(exc.cause, BaseException) else exc)
+            submit(1)
     finally:
-        for ref in pending:  # only unfinished ones: cancelling a finished task trips Ray
+        for ref in refs:  # only unfinished ones: cancelling a finished task trips Ray
             ray.cancel(ref)
         loaded.extend(pool.loaded())
         ray.kill(pool.actor)  # the models it holds go with it
+
+
+def _final_status(store: Store, sid: int, plan: StudyPlan, failed: bool) -> orm.Status:
+    """Completed only when every grid point has its session (another process resuming the
+    same study may still be running some: the study stays running for it to finish)."""
+    if failed:
+        return orm.Status.FAILED
+    with store.unit_of_work() as uow:
+        done = len(uow.sessions.done_reps(sid))
+    complete = done >= len(plan.conditions) * plan.reps
+    return orm.Status.COMPLETED if complete else orm.Status.RUNNING
 
 
 def _mark(store: Store, study_id: int, status: orm.Status) -> None:

@@ -3,18 +3,23 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import create_engine, event, inspect
-from sqlalchemy.engine import Engine, make_url
-from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
+from sqlalchemy import create_engine, event, inspect, text
+from sqlalchemy.engine import Connection, Engine, make_url
+from sqlalchemy.exc import ArgumentError, DatabaseError, NoSuchModuleError
+from sqlalchemy.pool import NullPool
 from tinmen.models.registry import missing_dependency
 
 from tinmen.errors import StoreError
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 BUSY_TIMEOUT_MS = 5000
+MIGRATION_WAIT_S = 120.0  # openers wait this long for another process's migration
+PG_MIGRATION_LOCK = 0x74696E6D656E  # pg_advisory_xact_lock key: "tinmen" in ASCII
 
 
 def busy_timeout_default() -> int:
@@ -65,18 +70,91 @@ def _sqlite_engine(url: str, database: str | None, busy_timeout_ms: int) -> Engi
 
 
 def upgrade(engine: Engine, revision: str = "head") -> None:
-    """Apply Alembic migrations up to ``revision`` on ``engine``."""
+    """Apply Alembic migrations up to ``revision`` on ``engine``, all in one transaction and
+    under a store-wide lock: processes that open one new store at once must not race each
+    other's CREATE TABLEs, and a migration that fails half-way must leave nothing behind
+    (not even an empty ``alembic_version``)."""
     from alembic import command
+
+    if revision == "head" and _at_head(engine):
+        return  # the common case takes no write lock (read-only stores open too)
+    cfg = _alembic_config()
+    try:
+        with _migration_transaction(engine) as conn:
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, revision)
+    except DatabaseError as exc:
+        raise store_error(exc, str(engine.url)) from exc
+
+
+def _alembic_config() -> Any:
     from alembic.config import Config
 
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS))
+    return cfg
+
+
+def head_revision() -> str | None:
+    """The newest revision this tinmen's migrations know."""
+    from alembic.script import ScriptDirectory
+
+    return ScriptDirectory(str(MIGRATIONS)).get_current_head()
+
+
+def _at_head(engine: Engine) -> bool:
     try:
-        with engine.begin() as conn:
-            cfg.attributes["connection"] = conn
-            command.upgrade(cfg, revision)
-    except OperationalError as exc:
-        raise store_error(exc, str(engine.url)) from exc
+        return current_revision(engine) == head_revision()
+    except DatabaseError:
+        return False  # let the migration itself report what is wrong
+
+
+@contextmanager
+def _migration_transaction(engine: Engine) -> Iterator[Connection]:
+    """A connection inside the transaction that holds the migration lock."""
+    if _is_sqlite_file(engine):
+        with _sqlite_migration_transaction(engine) as conn:
+            yield conn
+        return
+    with engine.begin() as conn:
+        if engine.dialect.name == "postgresql":  # held until the transaction ends
+            conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": PG_MIGRATION_LOCK})
+        yield conn
+
+
+def _is_sqlite_file(engine: Engine) -> bool:
+    return engine.dialect.name == "sqlite" and engine.url.database not in (None, "", ":memory:")
+
+
+@contextmanager
+def _sqlite_migration_transaction(engine: Engine) -> Iterator[Connection]:
+    """``BEGIN IMMEDIATE`` on a connection of its own: it takes SQLite's write lock before
+    reading the schema version (so a second opener waits, then finds the store at head), and
+    unlike pysqlite's default it keeps DDL inside the transaction, so a failure rolls every
+    table back. Foreign keys are off while tables are rebuilt, as Alembic's batch mode
+    requires (with them on, dropping a parent table cascades into its children)."""
+    wait_s = max(busy_timeout_default() / 1000, MIGRATION_WAIT_S)
+    migrator = create_engine(engine.url, poolclass=NullPool,
+                             connect_args={"timeout": wait_s, "check_same_thread": False})
+
+    @event.listens_for(migrator, "connect")
+    def _manual_transactions(dbapi_conn: Any, _record: Any) -> None:
+        dbapi_conn.isolation_level = None  # pysqlite: no implicit BEGIN/COMMIT around DDL
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute(f"PRAGMA busy_timeout={int(wait_s * 1000)}")
+        cur.execute("PRAGMA foreign_keys=OFF")
+        cur.close()
+
+    @event.listens_for(migrator, "begin")
+    def _begin_immediate(conn: Connection) -> None:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+    try:
+        with migrator.begin() as conn:
+            yield conn
+    finally:
+        migrator.dispose()
 
 
 def current_revision(engine: Engine) -> str | None:

@@ -100,6 +100,21 @@ class Study(Base):
     conditions: Mapped[list[Condition]] = relationship(back_populates="study")
 
 
+class TrialClaim(Base):
+    """The process running (or that ran) one grid point of a study: the key is unique, so
+    two processes resuming one study never run the same (condition, rep) twice."""
+
+    __tablename__ = "trial_claim"
+    study_id: Mapped[int] = mapped_column(ForeignKey("study.id", ondelete="CASCADE"),
+                                          primary_key=True)
+    condition_id: Mapped[int] = mapped_column(ForeignKey("condition.id", ondelete="CASCADE"),
+                                              primary_key=True)
+    rep: Mapped[int] = mapped_column(Integer, primary_key=True)
+    pid: Mapped[int | None] = mapped_column(Integer, default=owner_pid)
+    host: Mapped[str | None] = mapped_column(String(255), default=owner_host)
+    claimed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
 class Condition(Base):
     __tablename__ = "condition"
     __table_args__ = (UniqueConstraint("study_id", "key"),)

@@ -173,12 +173,12 @@ class CallRepo:
 
     def row(self, session_id: str, rec: CallRecord) -> orm.ModelCall:
         for sha, data in rec.blobs.items():
-            self.artifacts.put(data)
+            self.artifacts.put(data, _mime(data))
             assert sha  # content-addressed: sha computed by the client/pool
         lps = rec.token_logprobs
         return orm.ModelCall(
             session_id=session_id, role=rec.role, call_index=rec.call_index, op=rec.op,
-            model=str(rec.spec.get("name", "")), spec=rec.spec, params=rec.params,
+            model=str(rec.spec.get("name", "")), spec=rec.spec, params=_params_row(rec),
             seed=rec.seed, request_hash=rec.request_hash,
             request_sha=self.content.put(canonical(rec.inputs)),
             output_sha=self.content.put(canonical(rec.output)), token_logprobs=lps,
@@ -201,21 +201,39 @@ class CallRepo:
 
     @staticmethod
     def _record(row: orm.ModelCall, texts: dict[str, str]) -> CallRecord:
+        params = dict(row.params)
+        stats = params.pop(CALL_STATS_KEY, {})
         return CallRecord(role=row.role, op=row.op, call_index=row.call_index, spec=row.spec,
-                          params=row.params, inputs=json.loads(texts[row.request_sha]),
+                          params=params, inputs=json.loads(texts[row.request_sha]),
                           request_hash=row.request_hash, seed=row.seed,
                           output=json.loads(texts[row.output_sha]), latency_s=row.latency_s,
                           queue_wait_s=row.queue_wait_s, batch_size=row.batch_size,
-                          device=row.device)
+                          device=row.device, retries=int(stats.get("retries", 0)))
+
+
+# Serving stats without a column of their own (a served model's retries) ride in the
+# call's params JSON under this key, only when non-zero: no migration, old rows unchanged,
+# and the request hash (computed from the params without it) still matches on replay.
+CALL_STATS_KEY = "_stats"
+
+
+def _params_row(rec: CallRecord) -> dict[str, Any]:
+    if not rec.retries:
+        return rec.params
+    return {**rec.params, CALL_STATS_KEY: {"retries": rec.retries}}
 
 
 def _image_shas(rec: CallRecord) -> list[str]:
-    found = []
-    if isinstance(rec.output, dict) and "image_sha256" in rec.output:
-        found.append(rec.output["image_sha256"])
-    if isinstance(rec.inputs, dict) and "image_sha256" in rec.inputs:
-        found.append(rec.inputs["image_sha256"])
-    return found
+    """The blobs a call names: ``*_sha256`` keys of its output and inputs (an image, a
+    hidden-state array, a trained checkpoint)."""
+    return [value for part in (rec.output, rec.inputs) if isinstance(part, dict)
+            for key, value in part.items() if key.endswith("_sha256") and isinstance(value, str)]
+
+
+def _mime(data: bytes) -> str:
+    if data.startswith(b"\x89PNG"):
+        return "image/png"
+    return "application/x-npy" if data.startswith(b"\x93NUMPY") else "application/octet-stream"
 
 
 class RecordRepo:

@@ -15,11 +15,17 @@ from tinmen.graphs.runtime import Context, AgentDef, recorded
 from tinmen.graphs.session import checkpointer_for, resume_session, run_session
 from tinmen.models.pool import ModelPool
 from tinmen.models.registry import resolve_spec
-from tinmen.storage import orm
+from tinmen.storage import Store, orm
 
 from tinmen.errors import ConfigError, StoreError
 
 ECHO = {"agent": resolve_spec("scripted:echo")}
+
+
+@pytest.fixture
+def db_url(any_db_url):
+    """Every test here runs on SQLite and on PostgreSQL (the store and the checkpointer)."""
+    return any_db_url
 
 
 def run_example(store, pool=None, seed=0, request="How do I boil an egg?"):
@@ -171,6 +177,22 @@ def test_interrupted_session_resumes_in_another_pool(store):
         assert len(uow.records.calls(sid)) == 1 and len(uow.records.steps(sid)) == 1
         assert [b.value for b in uow.records.beliefs(sid)] == ["teal"]
     assert replay_session(store, sid).identical
+
+
+def test_interrupted_session_resumes_from_a_freshly_opened_store(store, db_url):
+    """The pause lives in the store's checkpointer tables, not in this process's memory:
+    a store opened anew (its own engine and checkpointer connection) resumes it."""
+    first = run_session(store, ASK, {}, ECHO, pool=ModelPool(), answer=None,
+                        checkpointer=checkpointer_for(store))
+    store.close()
+    later = Store.open(db_url)
+    try:
+        assert type(checkpointer_for(later)).__name__ in ("SqliteSaver", "PostgresSaver")
+        done = resume_session(later, first.session_id, lambda p: "teal", pool=ModelPool())
+        assert done.status == "completed" and done.output == {"answer": "teal"}
+        assert replay_session(later, first.session_id).identical
+    finally:
+        later.close()
 
 
 def test_resume_refuses_a_completed_session(store):

@@ -19,12 +19,12 @@ def _session(sid: str = "s1") -> orm.Session:
     return orm.Session(id=sid, graph="example", thread_id=sid, seed=2**62 + 5)
 
 
-def test_migrations_upgrade_an_empty_database(tmp_path):
-    url = f"sqlite:///{tmp_path}/empty.db"
-    store = Store.open(url)
+def test_migrations_upgrade_an_empty_database(empty_db_url):
+    store = Store.open(empty_db_url)
     assert TABLES <= set(table_names(store.engine))
     assert current_revision(store.engine) == _head()
-    Store.open(url)  # idempotent on an up-to-date store
+    Store.open(empty_db_url).close()  # idempotent on an up-to-date store
+    store.close()
 
 
 def _head() -> str:
@@ -34,11 +34,11 @@ def _head() -> str:
     return ScriptDirectory(str(MIGRATIONS)).get_current_head()
 
 
-def test_the_0001_schema_upgrades_to_head_keeping_its_sessions(tmp_path):
+def test_the_0001_schema_upgrades_to_head_keeping_its_sessions(empty_db_url):
     """A store written by an earlier tinmen opens with the new columns, rows intact."""
     from tinmen.storage.db import create_store_engine, upgrade
 
-    url = f"sqlite:///{tmp_path}/old.db"
+    url = empty_db_url
     engine = create_store_engine(url)
     upgrade(engine, "0001")
     with engine.begin() as conn:
@@ -60,7 +60,8 @@ def test_sqlite_pragmas_are_on(store):
         assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() > 0
 
 
-def test_unit_of_work_commits_only_when_asked(store):
+def test_unit_of_work_commits_only_when_asked(any_store):
+    store = any_store
     with store.unit_of_work() as uow:
         uow.sessions.add(_session("kept"))
         uow.commit()
@@ -75,13 +76,15 @@ def test_unit_of_work_commits_only_when_asked(store):
         assert uow.sessions.get("kept").seed == 2**62 + 5  # 63-bit seeds survive
 
 
-def test_foreign_keys_are_enforced(store):
+def test_foreign_keys_are_enforced(any_store):
+    store = any_store
     with pytest.raises(StoreError), store.unit_of_work() as uow:
         uow.session.add(orm.Step(session_id="missing", index=0, node="x"))
         uow.commit()
 
 
-def test_repeated_text_is_stored_once(store):
+def test_repeated_text_is_stored_once(any_store):
+    store = any_store
     with store.unit_of_work() as uow:
         a = uow.content.put("the same prompt")
         b = uow.content.put("the same prompt")
@@ -93,7 +96,8 @@ def test_repeated_text_is_stored_once(store):
     assert a == b == again and n == 1
 
 
-def test_session_lookup_by_prefix_and_missing(store):
+def test_session_lookup_by_prefix_and_missing(any_store):
+    store = any_store
     with store.unit_of_work() as uow:
         uow.sessions.add(_session("abcdef123"))
         uow.commit()

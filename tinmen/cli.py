@@ -50,22 +50,6 @@ def open_store(db: str | None) -> Any:
     return Store.open(db)
 
 
-def parse_sets(items: list[str] | None, allowed: Any) -> dict[str, Any]:
-    """``--set KEY=VALUE`` options (VALUE is JSON when it parses, e.g. train={"epochs": 5}),
-    KEY one of ``allowed``; anything else is a one-line error listing the keys."""
-    options: dict[str, Any] = {}
-    for item in items or []:
-        key, sep, raw = item.partition("=")
-        if not sep or key not in allowed:
-            raise ConfigError(f"--set expects KEY=VALUE with KEY one of "
-                              f"{', '.join(sorted(allowed))}; got '{item}'")
-        try:
-            options[key] = json.loads(raw)
-        except ValueError:
-            options[key] = raw
-    return options
-
-
 def quiet_transformers() -> None:
     """No per-file progress bars or advisory warnings from transformers (or diffusers) in CLI
     output."""
@@ -113,8 +97,12 @@ def show(session: Annotated[str, typer.Argument(help="Session id (or a unique pr
          db: DbOpt = None, as_json: JsonOpt = False) -> None:
     """Steps, beliefs, decisions and model calls of one session, in order."""
     from tinmen.api import show_session
+    from tinmen.storage.check import quick_check_warning
 
-    data = show_session(open_store(db), session)
+    store = open_store(db)
+    if warning := quick_check_warning(store):  # a damaged file: say so before showing it
+        err.print(warning, highlight=False, soft_wrap=True)
+    data = show_session(store, session)
     if as_json:
         return emit_json(data)
     out.print(f"[bold]session {data['id']}[/] graph={data['graph']} mode={data['mode']} "
@@ -139,8 +127,12 @@ def replay(session: Annotated[str, typer.Argument(help="Session id to replay exa
            db: DbOpt = None, as_json: JsonOpt = False) -> None:
     """Re-run a session from its record (no model weights) and compare beliefs/decisions."""
     from tinmen.graphs.replay import replay_session
+    from tinmen.storage.check import quick_check_warning
 
-    report = replay_session(open_store(db), session)
+    store = open_store(db)
+    if warning := quick_check_warning(store):  # a damaged file: say so before replaying it
+        err.print(warning, highlight=False, soft_wrap=True)
+    report = replay_session(store, session)
     if as_json:
         emit_json(report.to_json())
     elif report.identical:
@@ -295,6 +287,30 @@ def db_status(db: DbOpt = None, as_json: JsonOpt = False) -> None:
     out.print(data)
 
 
+@db_app.command("check")
+def db_check(db: DbOpt = None, as_json: JsonOpt = False,
+             repair: Annotated[bool, typer.Option(
+                 "--repair", help="Mark studies and sessions left 'running' by a process that "
+                 "is gone as 'abandoned'. Nothing else changes without --yes.")] = False,
+             yes: Annotated[bool, typer.Option(
+                 "--yes", help="With --repair, also clear references to missing steps and "
+                 "rows (deleting rows that cannot exist without them).")] = False) -> None:
+    """Check the store for damage: the file, foreign keys, step numbering, rows linked to
+    missing steps, content hashes, and runs left 'running'. Exit 1 if problems remain."""
+    from tinmen.storage.check import check_store
+
+    if yes and not repair:
+        raise ConfigError("--yes only confirms --repair; pass both to change the store")
+    report = check_store(db, repair=repair, delete_rows=yes)
+    if as_json:
+        emit_json(report.to_json())
+    else:
+        for line in report.lines() or [f"{report.url}: no problems found"]:
+            out.print(line, highlight=False, markup=False, soft_wrap=True)
+    if not report.ok:
+        raise typer.Exit(1)
+
+
 # --------------------------------------------------------------------------- models
 @models_app.command("list")
 def models_list(load: Annotated[list[str] | None, typer.Option(
@@ -345,7 +361,8 @@ def main(argv: list[str] | None = None) -> int:
     args = [a for a in args if a != "--debug"]
     register_agent_commands()
     try:
-        app(args=args, standalone_mode=False)
+        # without standalone mode click *returns* a typer.Exit's code instead of raising it
+        code = app(args=args, standalone_mode=False)
     except TinmenError as exc:
         err.print(f"[red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
         return 2
@@ -360,7 +377,7 @@ def main(argv: list[str] | None = None) -> int:
         if debug:
             raise
         return _internal_error(exc, args)
-    return 0
+    return code if isinstance(code, int) else 0
 
 
 def _is_click_error(exc: BaseException) -> bool:

@@ -17,6 +17,7 @@ from typing import Any
 import torch
 from tinmen.models.backends.transformers_lm import TorchModuleBackend, pick_device
 from tinmen.models.registry import missing_dependency
+from tinmen.models.remote_code import code_options, load_options
 from tinmen.models.sources import resolve_source
 from tinmen.models.spec import ModelSpec
 
@@ -54,11 +55,12 @@ class ClipScorer(TorchModuleBackend):
         except ModuleNotFoundError as exc:
             raise missing_dependency("transformers", f"backend '{spec.backend}'") from exc
         source = resolve_source(spec.source)
+        local = {"local_files_only": True}
+        weights, code = load_options(spec), code_options(spec)  # no folder code, no pickles
         try:
-            model = transformers.AutoModel.from_pretrained(source, local_files_only=True)
-            tok = transformers.AutoTokenizer.from_pretrained(source, local_files_only=True)
-            images = transformers.AutoImageProcessor.from_pretrained(source,
-                                                                     local_files_only=True)
+            model = transformers.AutoModel.from_pretrained(source, **local, **weights)
+            tok = transformers.AutoTokenizer.from_pretrained(source, **local, **code)
+            images = transformers.AutoImageProcessor.from_pretrained(source, **local, **code)
         except (OSError, ValueError) as exc:
             raise ConfigError(f"cannot load CLIP scorer '{spec.name}' from {source}: "
                               f"{str(exc).splitlines()[0] if str(exc) else exc!r}") from exc

@@ -22,6 +22,7 @@ from typing import Any
 import torch
 from tinmen.models.backends.transformers_lm import pick_device
 from tinmen.models.registry import missing_dependency
+from tinmen.models.remote_code import load_options
 from tinmen.models.sources import resolve_source
 from tinmen.models.spec import ModelSpec
 
@@ -59,8 +60,9 @@ class DiffusersT2I:
         source = resolve_source(spec.source)
         device = pick_device(spec.device)
         try:
-            pipe = diffusers.DiffusionPipeline.from_pretrained(
-                source, local_files_only=True, dtype=torch_dtype(spec.dtype, device))
+            pipe = diffusers.DiffusionPipeline.from_pretrained(  # no folder code, no pickles
+                source, local_files_only=True, dtype=torch_dtype(spec.dtype, device),
+                **load_options(spec))
         except (OSError, ValueError) as exc:
             raise ConfigError(f"cannot load diffusers pipeline '{spec.name}' from {source}: "
                               f"{str(exc).splitlines()[0] if str(exc) else exc!r}") from exc

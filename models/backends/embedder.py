@@ -10,6 +10,7 @@ from typing import Any
 import torch
 import transformers
 from tinmen.models.backends.transformers_lm import TorchModuleBackend, pick_device
+from tinmen.models.remote_code import code_options, load_options
 from tinmen.models.sources import resolve_source
 from tinmen.models.spec import ModelSpec
 
@@ -25,9 +26,11 @@ class SentenceEmbedder(TorchModuleBackend):
     @classmethod
     def from_spec(cls, spec: ModelSpec) -> SentenceEmbedder:
         source = resolve_source(spec.source)
+        local = {"local_files_only": True}
+        weights, code = load_options(spec), code_options(spec)  # no folder code, no pickles
         try:
-            tok = transformers.AutoTokenizer.from_pretrained(source, local_files_only=True)
-            model = transformers.AutoModel.from_pretrained(source, local_files_only=True)
+            tok = transformers.AutoTokenizer.from_pretrained(source, **local, **code)
+            model = transformers.AutoModel.from_pretrained(source, **local, **weights)
         except OSError as exc:
             raise ConfigError(f"cannot load embedder '{spec.name}' from {source}") from exc
         device = pick_device(spec.device)

@@ -30,6 +30,7 @@ from typing import Any
 import torch
 from tinmen.models.backends.transformers_lm import DTYPES, TorchModuleBackend, pick_device
 from tinmen.models.registry import missing_dependency
+from tinmen.models.remote_code import code_options, load_options
 from tinmen.models.sources import resolve_source
 from tinmen.models.spec import ModelSpec
 
@@ -93,18 +94,19 @@ class VQAScorer(TorchModuleBackend):
         except ConfigError as exc:
             raise ConfigError(f"cannot load VQA scorer '{spec.name}': {exc}") from exc
         local = {"local_files_only": True}
+        weights, code = load_options(spec), code_options(spec)  # no folder code, no pickles
         try:
-            config = transformers.AutoConfig.from_pretrained(source, **local)
+            config = transformers.AutoConfig.from_pretrained(source, **local, **code)
             blip = config.model_type == "blip"
             archs = getattr(config, "architectures", None) or []
             if blip and archs and "BlipForQuestionAnswering" not in archs:
                 raise ConfigError(f"cannot load VQA scorer '{spec.name}' from {source}: a BLIP "
                                   f"{'/'.join(archs)}, not a BlipForQuestionAnswering")
-            processor = transformers.AutoProcessor.from_pretrained(source, **local)
+            processor = transformers.AutoProcessor.from_pretrained(source, **local, **code)
             family = (transformers.BlipForQuestionAnswering if blip
                       else transformers.AutoModelForImageTextToText)
             model = family.from_pretrained(source, dtype=DTYPES[spec.dtype], **local,
-                                           **spec.options.get("load", {}))
+                                           **weights)
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise ConfigError(f"cannot load VQA scorer '{spec.name}' from {source}: "
                               f"{_first_line(exc)}") from exc

@@ -183,7 +183,8 @@ class ShapesClip:
     def __init__(self, folder: Path | str) -> None:
         from transformers import AutoImageProcessor, AutoModel, AutoTokenizer
 
-        self.model = AutoModel.from_pretrained(folder, local_files_only=True).eval()
+        self.model = AutoModel.from_pretrained(folder, local_files_only=True,
+                                               use_safetensors=True).eval()
         self.tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True)
         self.processor = AutoImageProcessor.from_pretrained(folder, local_files_only=True)
 
@@ -327,7 +328,7 @@ def train_diffusion(out: Path, clip_folder: Path, vae_steps: int, unet_steps: in
     from transformers import AutoModel, AutoTokenizer, CLIPTextModel
 
     tokenizer = AutoTokenizer.from_pretrained(clip_folder, local_files_only=True)
-    clip = AutoModel.from_pretrained(clip_folder, local_files_only=True)
+    clip = AutoModel.from_pretrained(clip_folder, local_files_only=True, use_safetensors=True)
     text_encoder = CLIPTextModel(clip.config.text_config)
     text_encoder.load_state_dict(clip.text_model.state_dict())
     text_encoder.eval().requires_grad_(False)
@@ -414,7 +415,7 @@ def evaluate_diffusion(folder: Path, clip_folder: Path, seeds_per_prompt: int = 
     """Generate the 40 "a {color} {shape}" prompts and judge them with the CLIP and pixels."""
     from diffusers import DiffusionPipeline
 
-    pipe = DiffusionPipeline.from_pretrained(folder, local_files_only=True)
+    pipe = DiffusionPipeline.from_pretrained(folder, local_files_only=True, use_safetensors=True)
     pipe.set_progress_bar_config(disable=True)
     clip = ShapesClip(clip_folder)
     wanted = [(c, s) for c in COLORS for s in SHAPES for _ in range(seeds_per_prompt)]
