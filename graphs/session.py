@@ -11,24 +11,26 @@ from __future__ import annotations
 import dataclasses
 import sqlite3
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.types import Command
+from tinmen.graphs import checkpoints
 from tinmen.graphs.definition import AgentDef, RunMode, Status
 from tinmen.graphs.recorder import Recorder
 from tinmen.graphs.registry import agent_for_session, load_agent, reference_of
 from tinmen.graphs.runtime import Context
 from tinmen.models.client import CallRecord, LiveModels, Models, RecordedModels, derive_seed
+from tinmen.models.remote_code import load_options, remote_code_allowed
 from tinmen.models.spec import ModelSpec
 from tinmen.storage import Store, orm
 from tinmen.storage.db import busy_timeout_default, store_error
 
-from tinmen.errors import ConfigError
+from tinmen.errors import ConfigError, StoreError
 
 Answer = Callable[[Any], Any]  # interrupt payload -> response (None = pause the session)
 
@@ -60,7 +62,6 @@ def checkpointer_for(store: Store) -> Any:
 def _make_checkpointer(store: Store) -> Any:
     """Every saver gets the strict serializer (graphs/checkpoints.py): a checkpoint blob is
     data, and loading it must never call what it names."""
-    from tinmen.graphs import checkpoints
 
     url = store.engine.url
     if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
@@ -82,10 +83,18 @@ def _make_checkpointer(store: Store) -> Any:
 
 
 @contextmanager
-def _pg_setup_lock(conn: Any) -> Iterator[None]:
+def _pg_setup_lock(conn: Any, wait_s: float = 120.0) -> Iterator[None]:
     """Serialize the saver's setup() across processes: its CREATE TABLE IF NOT EXISTS and
-    migration-version inserts race (duplicate key) when several open a new store at once."""
-    conn.execute("SELECT pg_advisory_lock(%s)", (PG_CHECKPOINTER_SETUP_LOCK,))
+    migration-version inserts race (duplicate key) when several open a new store at once.
+    Polled, not a blocking pg_advisory_lock: setup() runs CREATE INDEX CONCURRENTLY, which
+    waits for every open transaction, including a waiter blocked on the lock (a deadlock)."""
+    deadline = time.monotonic() + wait_s
+    while not conn.execute("SELECT pg_try_advisory_lock(%s)",
+                           (PG_CHECKPOINTER_SETUP_LOCK,)).fetchone()[0]:
+        if time.monotonic() > deadline:
+            raise StoreError("timed out waiting for another process to set up LangGraph's "
+                              "checkpoint tables in the PostgreSQL store")
+        time.sleep(0.05)
     try:
         yield
     finally:
@@ -176,6 +185,15 @@ def check_bindings(agent: AgentDef, bindings: dict[str, ModelSpec]) -> None:
                           f"pass --model ROLE=SPEC")
 
 
+def check_loadable(bindings: dict[str, ModelSpec], *, allow_remote_code: bool) -> None:
+    """Refuse, before anything runs or is written, a binding whose load options would run
+    code from a model folder — a spec file's or a stored session's — unless this run
+    allows it (``--trust-remote-code`` / ``ModelPool(allow_remote_code=True)``)."""
+    with remote_code_allowed(allow_remote_code):
+        for spec in bindings.values():
+            load_options(spec)
+
+
 def models_for(spec: SessionSpec, recorder: Recorder, *, pool: Any = None,
                records: Sequence[CallRecord] = ()) -> tuple[Models, LiveModels]:
     """The session's models for its mode: the pool (live), the record (replay), or the
@@ -194,6 +212,9 @@ def start_session(store: Store, spec: SessionSpec, *, pool: Any = None,
                   on_step: Callable[[Any], None] | None = None) -> SessionResult:
     """Run ``spec`` once and store it; see the module docstring. ``on_step`` is called
     after every step (progress output)."""
+    if spec.mode is not RunMode.REPLAY:  # a replay loads nothing; the others may
+        check_loadable(spec.bindings, allow_remote_code=getattr(pool, "allow_remote_code",
+                                                                False))
     recorder = Recorder(spec.new_row(), enabled=record)
     recorder.on_step = on_step
     models, live = models_for(spec, recorder, pool=pool, records=records)
@@ -222,7 +243,7 @@ def run_session(store: Store, agent: AgentDef | str, inputs: dict[str, Any] | No
 def _drive(store: Store, graph: AgentDef, ctx: Context, live: LiveModels, recorder: Recorder,
            inputs: dict[str, Any], options: dict[str, Any], answer: Answer | None,
            checkpointer: Any, session_id: str, first: Any = None) -> SessionResult:
-    compiled = graph.build(checkpointer or InMemorySaver())
+    compiled = graph.build(checkpointer or checkpoints.memory_checkpointer())
     config = {"configurable": {"thread_id": session_id}}
     if first is None:
         first = graph.initial_state(inputs, options)

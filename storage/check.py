@@ -39,7 +39,7 @@ from tinmen.config import db_url
 from tinmen.errors import StoreError
 
 STALE_AFTER = timedelta(hours=24)  # a 'running' row we cannot probe is stale after this
-ABANDONED = "abandoned"
+ABANDONED = orm.Status.ABANDONED.value
 STEP_LINKED = (orm.Belief, orm.Decision, orm.ModelCall)  # step_id -> step of the session
 INDEX_LINKED = (orm.HumanInput, orm.Metric)  # step_index -> a step index of the session
 GROUPS = {"file": "damaged file", "schema": "schema", "foreign_key": "broken foreign keys",

@@ -46,6 +46,7 @@ class Status(enum.StrEnum):
     INTERRUPTED = "interrupted"  # paused for human input; ``tinmen resume`` continues it
     COMPLETED = "completed"
     FAILED = "failed"
+    ABANDONED = "abandoned"  # left running by a process that died (``tinmen db check --repair``)
 
 
 def utcnow() -> datetime:

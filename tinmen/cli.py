@@ -39,6 +39,10 @@ ExecutorOpt = Annotated[str, typer.Option(
     "--executor", help="threads: sessions in threads of this process, sharing one model pool; "
     "ray: each session a Ray task (a local Ray instance with --workers CPUs, or the cluster "
     "in RAY_ADDRESS; needs pip install 'tinmen[ray]').")]
+TrustOpt = Annotated[bool, typer.Option(
+    "--trust-remote-code", help="Allow model folders to run their own Python code (a spec's "
+    "trust_remote_code, custom pipelines, pickled weights) for this run only; never taken "
+    "from a spec file or a stored session without this flag.")]
 ModelOpt = Annotated[list[str] | None, typer.Option(
     "--model", "-m", help="ROLE=SPEC, repeatable: SPEC is a registered name (smollm2), "
     "BACKEND:SOURCE (scripted:t2i, transformers-lm:/path) or a .json/.toml spec file.")]
@@ -155,7 +159,7 @@ def fork(session: Annotated[str, typer.Argument(help="Session id to fork.")],
                                                   min=0)] = None,
          sets: Annotated[list[str] | None, typer.Option(
              "--set", help="KEY=VALUE: another value for one of the agent's options.")] = None,
-         as_json: JsonOpt = False) -> None:
+         trust_remote_code: TrustOpt = False, as_json: JsonOpt = False) -> None:
     """Replay a session up to a step, then continue live with other models, seed or
     options; prints how the fork's beliefs and decisions differ."""
     from tinmen.cli_run import step_printer
@@ -172,7 +176,8 @@ def fork(session: Annotated[str, typer.Argument(help="Session id to fork.")],
         bindings[role.strip()] = resolve_spec(spec)
     store = open_store(db)
     quiet_transformers()
-    result = fork_session(store, session, at_step, bindings, pool=ModelPool(), seed=seed,
+    pool = ModelPool(allow_remote_code=trust_remote_code)
+    result = fork_session(store, session, at_step, bindings, pool=pool, seed=seed,
                           options=parse_sets(sets), on_step=step_printer(True))
     diffs = diff_sessions(store, session, result.session_id)
     if as_json:
@@ -186,8 +191,8 @@ def fork(session: Annotated[str, typer.Argument(help="Session id to fork.")],
 def resume(session: Annotated[str, typer.Argument(help="An interrupted session's id.")],
            db: DbOpt = None,
            answer: Annotated[list[str] | None, typer.Option(
-               help="Answers to give, in order (otherwise asked on the terminal).")] = None
-           ) -> None:
+               help="Answers to give, in order (otherwise asked on the terminal).")] = None,
+           trust_remote_code: TrustOpt = False) -> None:
     """Continue a session that paused for human input (calls before the pause are not re-run)."""
     from tinmen.graphs.session import resume_session
     from tinmen.models.pool import ModelPool
@@ -202,7 +207,8 @@ def resume(session: Annotated[str, typer.Argument(help="An interrupted session's
             return None
         return typer.prompt(str(question))
 
-    result = resume_session(open_store(db), session, ask, pool=ModelPool())
+    result = resume_session(open_store(db), session, ask,
+                            pool=ModelPool(allow_remote_code=trust_remote_code))
     out.print(f"session {result.session_id}: {result.status}")
 
 

@@ -20,6 +20,7 @@ from tinmen.cli import (
     emit_json,
     err,
     open_store,
+    TrustOpt,
     out,
     quiet_transformers,
 )
@@ -91,7 +92,7 @@ def run(agent: AgentArg, model: ModelOpt = None, sets: SetOpt = None,
         answer: Annotated[list[str] | None, typer.Option(
             help="Answers to the agent's questions, in order (otherwise asked on the "
             "terminal, or the session pauses).")] = None,
-        db: DbOpt = None, as_json: JsonOpt = False) -> None:
+        trust_remote_code: TrustOpt = False, db: DbOpt = None, as_json: JsonOpt = False) -> None:
     """Run one session of any agent and store it; prints its output and how to inspect it."""
     from tinmen.graphs.definition import parse_sets
     from tinmen.graphs.registry import load_agent
@@ -107,7 +108,8 @@ def run(agent: AgentArg, model: ModelOpt = None, sets: SetOpt = None,
                               options=parse_sets(sets), seed=seed, ref=agent)
     quiet_transformers()
     store = open_store(db)
-    result = start_session(store, spec, pool=ModelPool(), answer=terminal_answers(answer),
+    pool = ModelPool(allow_remote_code=trust_remote_code)
+    result = start_session(store, spec, pool=pool, answer=terminal_answers(answer),
                            checkpointer=checkpointer_for(store), on_step=step_printer(True))
     counts = session_counts(store, result.session_id)
     if as_json:
@@ -156,6 +158,7 @@ def study_run(agent: AgentArg,
               resume: Annotated[int | None, typer.Option(
                   help="Finish an interrupted study with this id (same agent and grid).",
                   min=1)] = None,
+              trust_remote_code: TrustOpt = False,
               db: DbOpt = None, as_json: JsonOpt = False) -> None:
     """Run every (condition, rep) of a grid over any agent; resumable by study id."""
     from tinmen.graphs.grid import Grid, plan_from_grid
@@ -167,7 +170,8 @@ def study_run(agent: AgentArg,
     plan.validate()
     quiet_transformers()
     store = open_store(db)
-    outcome = run_study(store, plan, pool=ModelPool(), workers=workers, study_id=resume,
+    outcome = run_study(store, plan, pool=ModelPool(allow_remote_code=trust_remote_code),
+                        workers=workers, study_id=resume,
                         executor=executor, progress=True)
     if as_json:
         return emit_json({"study_id": outcome.study_id, "ran": outcome.ran,
