@@ -9,73 +9,95 @@ scores of greedy answers, the judge on a fixed graded set, and two fixed judges 
 ``auditor`` role and the seed model's judge — scoring the answers for the Bayesian
 ranking).
 
-Weights change every iteration, so each checkpoint is its own content-addressed HF
-directory and spec; the ``policy`` role is re-bound to it, and every call records the spec
-it was served by. A replay needs no weights: ``seed`` and ``update`` only compute where
-their checkpoint would be (its name hashes the inputs) and the calls come from the record.
+Weights change every iteration. Training is itself a recorded model call: ``seed`` and
+``update`` call the ``trainer`` role (``models/backends/trainer.py`` running the recipes of
+``agents/judge/recipes.py``), whose output is the new checkpoint's sha256 and whose blob is
+the checkpoint (one safetensors file, ~0.5 MB for the tiny decoder), stored once as a
+content-addressed artifact. Outside a replay the checkpoint is written out as an HF folder
+under the cache (named by its hash) and the ``policy`` role is re-bound to it; every call
+records the spec it was served by. A replay trains nothing, loads no weights and writes no
+folder: every call, the trainer's included, comes from the record. A fork after a training
+step writes the recorded checkpoint out and continues live from it, without retraining.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
-from pathlib import Path
 from typing import Any, Literal, TypedDict
 
 from langgraph.graph import END, START, StateGraph
 from langgraph.runtime import Runtime
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
-from tinmen.agents.judge import rubric, tiny
+from pydantic import BaseModel, ConfigDict, Field
+from tinmen.agents.judge import recipes, rubric, tiny
 from tinmen.agents.judge.pairs import PairBeliefs, keep_pair, select_pair, sigmoid, similarity
 from tinmen.agents.judge.tasks import Task, graded_responses, make_tasks, oracle_score
-from tinmen.agents.judge.train import TrainPair, UpdateConfig, dpo_update
-from tinmen.graphs.runtime import Context, AgentDef, recorded
+from tinmen.agents.judge.train import UpdateConfig
+from tinmen.graphs.runtime import AgentDef, Context, RunMode, recorded
 from tinmen.graphs.study import Condition, StudyPlan
-from tinmen.models.client import RecordedModels, derive_seed
+from tinmen.models.client import Trained, derive_seed
 from tinmen.models.spec import ModelSpec
 
 from tinmen.config import cache_dir
 from tinmen.errors import ConfigError
 
 EVAL_SEED, JUDGESET_SEED = 7777, 8888
+# the judge's own training code, run by the pool as recorded calls of the "trainer" role
+TRAINER = ModelSpec(name="judge-trainer", backend="trainer",
+                    source="tinmen.agents.judge.recipes:RECIPES")
+
+
 class Options(BaseModel):
     """Every option of the judge graph, checked before a session starts (``--set KEY=VALUE``
     sets any of them); the field names are the keys."""
 
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
-    variant: Literal["srlm", "scir"] = "srlm"
-    iterations: int = Field(3, ge=1)
+    variant: Literal["srlm", "scir"] = Field("srlm", description="srlm: plain "
+                                             "self-rewarding; scir: + internal-reward "
+                                             "consistency (Zhou et al.).")
+    iterations: int = Field(3, ge=1, description="Self-rewarding iterations (DPO updates).")
     prompts: int = Field(384, ge=1, description="Fresh prompts per iteration.")
-    candidates: int = Field(4, ge=2)
+    candidates: int = Field(4, ge=2, description="Sampled candidates per prompt.")
     judge_samples: int = Field(3, ge=1, description="Sampled verdicts averaged per candidate.")
-    # pair by the averaged sampled verdicts (paper), the "expected" score, or — an ablation
-    # that bounds what a perfect judge would give — the "oracle" score
-    selection: Literal["sampled", "expected", "oracle"] = "sampled"
-    beta: float = Field(0.1, gt=0)
-    temperature: float = Field(1.0, gt=0)
-    judge_temperature: float = Field(0.7, gt=0)
-    max_new_tokens: int = Field(16, ge=1)
-    eval_items: int = Field(100, ge=1)
-    judgeset_items: int = Field(16, ge=1)
-    audit_items: int = Field(24, ge=0)
-    auditor_style: Literal["compact", "rubric"] = "rubric"
-    # the seed model: SFT steps, share of judge (EFT) examples, share of those on its own
-    # answers, and the size of the fixed instruction (IFT) set — small, as in the paper,
-    # so that the seed is limited by data rather than by capacity (0 = fresh tasks forever)
-    sft_steps: int = Field(2000, ge=0)
-    judge_share: float = Field(0.9, ge=0, le=1)
-    self_judge_share: float = Field(0.3, ge=0, le=1)
-    ift_examples: int = Field(128, ge=0)
-    lr: float = Field(3e-4, gt=0)
-    epochs: int = Field(2, ge=1)
-    consistency_weight: float = Field(1.0, ge=0)
-    confidence_weight: float = Field(0.05, ge=0)
+    selection: Literal["sampled", "expected", "oracle"] = Field(
+        "sampled", description="Pair by the averaged sampled verdicts (paper), the expected "
+        "score, or the oracle score (an ablation bounding what a perfect judge gives).")
+    beta: float = Field(0.1, gt=0, description="DPO temperature β (also in P_irm).")
+    temperature: float = Field(1.0, gt=0, description="Sampling temperature of candidates.")
+    judge_temperature: float = Field(0.7, gt=0, description="Sampling temperature of "
+                                     "verdicts.")
+    max_new_tokens: int = Field(16, ge=1, description="Tokens per candidate / eval answer.")
+    eval_items: int = Field(100, ge=1, description="Held-out prompts answered greedily "
+                            "after every iteration.")
+    judgeset_items: int = Field(16, ge=1, description="Tasks of the fixed graded set the "
+                                "judge scores after every iteration.")
+    audit_items: int = Field(24, ge=0, description="Eval answers the fixed judges score "
+                             "(the Bayesian ranking's data).")
+    auditor_style: Literal["compact", "rubric"] = Field(
+        "rubric", description="Judge prompt of the auditor role.")
+    sft_steps: int = Field(2000, ge=0, description="SFT steps of the judge-tiny seed model.")
+    judge_share: float = Field(0.9, ge=0, le=1, description="Share of SFT examples that "
+                               "teach judging (EFT).")
+    self_judge_share: float = Field(0.3, ge=0, le=1, description="Share of judge examples "
+                                    "on the seed model's own answers.")
+    ift_examples: int = Field(128, ge=0, description="Size of the fixed instruction (IFT) "
+                              "set — small, as in the paper, so the seed is limited by data "
+                              "rather than capacity; 0 = fresh tasks forever.")
+    lr: float = Field(3e-4, gt=0, description="DPO learning rate.")
+    epochs: int = Field(2, ge=1, description="DPO epochs over an iteration's pairs.")
+    consistency_weight: float = Field(1.0, ge=0, description="SCIR penalty weight.")
+    confidence_weight: float = Field(0.05, ge=0, description="SCIR weight of the beliefs' "
+                                     "entropy.")
     nll_weight: float = Field(0.0, ge=0, description="> 0 adds the chosen side's NLL to DPO "
                               "(Pang et al. 2024).")
 
 
-DEFAULTS: dict[str, Any] = Options().model_dump()
+class Inputs(BaseModel):
+    """What one judge session is run on."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    seed: int = Field(0, ge=0, description="The seed model and the prompts: sessions "
+                      "sharing it (one rep of each variant) start alike.")
 
 
 def check_options(options: dict[str, Any]) -> dict[str, Any]:
@@ -87,7 +109,9 @@ class State(TypedDict, total=False):
     seed: int  # pairs sessions: the same seed gives the same seed model and prompts
     t: int  # DPO updates done so far
     policy: dict[str, Any]  # spec of M_t
+    policy_ref: dict[str, Any]  # M_t as a training input: {"sha256"} or {"source"}
     previous: dict[str, Any]  # spec of the model M_t was trained from (its IRM reference)
+    previous_ref: dict[str, Any] | None
     sft: dict[str, Any]  # spec of M_0, a fixed judge for the ranking
     iterations: int
     eos: str  # end-of-sequence text appended to responses when scoring log π(y|x)
@@ -100,52 +124,67 @@ class State(TypedDict, total=False):
     eval_answers: list[str]
 
 
-def opt(ctx: Context, key: str) -> Any:
-    return ctx.options.get(key, DEFAULTS[key])
-
-
 def _bind(ctx: Context, state: State) -> None:
     """Point the roles at the checkpoints this state names (every node starts with this)."""
+    ctx.models.rebind("trainer", TRAINER)
     for role, key in (("policy", "policy"), ("reference", "previous"), ("sft_judge", "sft")):
         if state.get(key):
             ctx.models.rebind(role, ModelSpec.model_validate(state[key]))
-
-
-def _live(ctx: Context) -> bool:
-    """False during an exact replay: calls come from the record and no weights are needed."""
-    return not (isinstance(ctx.models, RecordedModels) and ctx.models.fallback is None)
-
-
-def _spec(path: Any) -> dict[str, Any]:
-    name = f"judge-tiny/{str(path).rstrip('/').rsplit('/', 1)[-1]}"
-    return ModelSpec(name=name, backend="transformers-lm", source=str(path)).model_dump(
-        mode="json")
 
 
 def _root() -> Any:
     return cache_dir() / "judge"
 
 
+def _trained(ctx: Context, recipe: str, config: dict[str, Any], data: dict[str, Any]
+             ) -> tuple[Trained, dict[str, Any]]:
+    """One recorded training call, and the spec of the checkpoint it made.
+
+    Input checkpoints are named by sha256 in ``data``; their bytes come from the folder
+    beside each one this session wrote (a replay passes none: it is served from the
+    record). Outside a replay the new checkpoint is written out for the calls that use it.
+    """
+    shas = sorted({ref["sha256"] for ref in data.values()
+                   if isinstance(ref, dict) and "sha256" in ref})
+    replay = ctx.mode is RunMode.REPLAY
+    blobs = {} if replay else {sha: (_root() / f"{sha[:16]}.safetensors").read_bytes()
+                               for sha in shas}
+    trained = ctx.models.train("trainer", recipe, config=config, data=data,
+                               checkpoints=shas, blobs=blobs)
+    folder = _root() / trained.sha256[:16]
+    if not replay:
+        if trained.data is None:
+            raise ConfigError(f"checkpoint {trained.sha256[:12]} is not in the store")
+        recipes.unpack_to(trained.data, folder)
+        blob = folder.with_suffix(".safetensors")
+        if not blob.exists():
+            tmp = blob.with_suffix(f".partial-{id(trained)}")
+            tmp.write_bytes(trained.data)
+            tmp.replace(blob)
+    spec = ModelSpec(name=f"judge-tiny/{folder.name}", backend="transformers-lm",
+                     source=str(folder))
+    return trained, spec.model_dump(mode="json")
+
+
 # --------------------------------------------------------------------------- nodes
 def seed(state: State, runtime: Runtime[Context]) -> State:
     """M_0: the bound policy, or (for ``judge-tiny``) a decoder SFT-trained from scratch."""
     ctx = runtime.context
+    _bind(ctx, state)
     bound = ctx.models.bindings["policy"]
     if bound.source != "tiny:from-scratch":
         spec = bound.model_dump(mode="json")
-        return {"t": 0, "policy": spec, "sft": spec, "eos": "", "style": "rubric"}
-    config = tiny.TinyConfig(sft_steps=opt(ctx, "sft_steps"), judge_share=opt(ctx, "judge_share"),
-                             self_judge_share=opt(ctx, "self_judge_share"),
-                             ift_examples=opt(ctx, "ift_examples"), seed=state["seed"])
-    init = _root() / f"init-{config.key()}"
-    sft = _root() / f"sft-{config.key()}"
-    if _live(ctx):
-        if not (init / "config.json").exists():
-            model, tok = tiny.train_sft(config.model_copy(update={"sft_steps": 0}))
-            tiny.save_checkpoint(model, tok, _root(), name=init.name)
-        tiny.seed_model(config, _root())
+        return {"t": 0, "policy": spec, "sft": spec, "eos": "", "style": "rubric",
+                "policy_ref": {"source": bound.source}, "previous_ref": None}
+    o = ctx.options
+    config = tiny.TinyConfig(sft_steps=o["sft_steps"], judge_share=o["judge_share"],
+                             self_judge_share=o["self_judge_share"],
+                             ift_examples=o["ift_examples"], seed=state["seed"])
+    init, init_spec = _trained(ctx, "init", config.model_dump(), {})
+    sft, sft_spec = _trained(ctx, "sft", config.model_dump(), {})
     ctx.recorder.metric("sft_steps", config.sft_steps, turn=0)
-    return {"t": 0, "policy": _spec(sft), "previous": _spec(init), "sft": _spec(sft),
+    return {"t": 0, "policy": sft_spec, "previous": init_spec, "sft": sft_spec,
+            "policy_ref": {"sha256": sft.sha256}, "previous_ref": {"sha256": init.sha256},
             "eos": tiny.EOS, "style": "compact"}
 
 
@@ -153,12 +192,12 @@ def generate(state: State, runtime: Runtime[Context]) -> State:
     """N sampled candidates for each of this iteration's prompts."""
     ctx = runtime.context
     _bind(ctx, state)
-    tasks = make_tasks(opt(ctx, "prompts"), seed=derive_seed(state["seed"], state["t"]) % 2**31,
+    tasks = make_tasks(ctx.options["prompts"], seed=derive_seed(state["seed"], state["t"]) % 2**31,
                        prefix=f"t{state['t'] + 1}")
     candidates = [[ctx.models.generate("policy", rubric.task_prompt(task),
-                                       max_new_tokens=opt(ctx, "max_new_tokens"),
-                                       temperature=opt(ctx, "temperature")).text
-                   for _ in range(opt(ctx, "candidates"))] for task in tasks]
+                                       max_new_tokens=ctx.options["max_new_tokens"],
+                                       temperature=ctx.options["temperature"]).text
+                   for _ in range(ctx.options["candidates"])] for task in tasks]
     return {"prompts": [t.model_dump() for t in tasks], "candidates": candidates}
 
 
@@ -174,13 +213,13 @@ def judge(state: State, runtime: Runtime[Context]) -> State:
         for j, text in enumerate(cands):
             prompt = rubric.judge_prompt(task, text, state["style"])
             verdicts = [ctx.models.generate("policy", prompt, max_new_tokens=3,
-                                            temperature=opt(ctx, "judge_temperature")).text
-                        for _ in range(opt(ctx, "judge_samples"))]
+                                            temperature=ctx.options["judge_temperature"]).text
+                        for _ in range(ctx.options["judge_samples"])]
             probs = ctx.models.choose("policy", prompt,
                                       rubric.score_options(state["style"])).probs
             avg, oracle = rubric.average_score(verdicts), oracle_score(task, text)
             pick = {"sampled": avg, "expected": rubric.expected_score(probs),
-                    "oracle": float(oracle)}[opt(ctx, "selection")]
+                    "oracle": float(oracle)}[ctx.options["selection"]]
             ctx.recorder.belief(f"t{t}/{task.id}/c{j}/score", avg, agent="judge",
                                 distribution={str(s): p for s, p in zip(rubric.SCORES, probs)})
             ctx.recorder.prediction("candidate", f"{task.id}#{j}", label=oracle,
@@ -199,7 +238,7 @@ def _irm(ctx: Context, prompt: str, chosen: str, rejected: str, eos: str) -> flo
     pol = ctx.models.score("policy", prompt, options)
     ref = ctx.models.score("reference", prompt, options) if "reference" in \
         ctx.models.bindings else pol
-    beta = opt(ctx, "beta")
+    beta = ctx.options["beta"]
     return sigmoid(beta * ((pol[0] - ref[0]) - (pol[1] - ref[1])))
 
 
@@ -207,7 +246,7 @@ def pair(state: State, runtime: Runtime[Context]) -> State:
     """Highest vs lowest (ties dropped); both internal RMs' beliefs; keep or drop."""
     ctx = runtime.context
     _bind(ctx, state)
-    t, variant, eos = state["t"] + 1, opt(ctx, "variant"), state.get("eos", "")
+    t, variant, eos = state["t"] + 1, ctx.options["variant"], state.get("eos", "")
     pairs = []
     for task_json, cands, scores, dists in zip(state["prompts"], state["candidates"],
                                                state["scores"], state["dists"]):
@@ -267,47 +306,22 @@ def _record_pair(ctx: Context, t: int, task: Task, y_w: str, y_l: str, b: PairBe
 
 
 def update(state: State, runtime: Runtime[Context]) -> State:
-    """DPO (+ SCIR penalty) from M_t to M_{t+1}; the checkpoint is named by its inputs."""
+    """DPO (+ SCIR penalty) from M_t to M_{t+1}: one recorded call of the trainer."""
     ctx = runtime.context
-    config = UpdateConfig(variant=opt(ctx, "variant"), beta=opt(ctx, "beta"), lr=opt(ctx, "lr"),
-                          epochs=opt(ctx, "epochs"), seed=state["seed"] + state["t"],
-                          consistency_weight=opt(ctx, "consistency_weight"),
-                          confidence_weight=opt(ctx, "confidence_weight"),
-                          nll_weight=opt(ctx, "nll_weight"))
-    source = state["policy"]["source"]
-    blob = json.dumps([source, state["pairs"], config.model_dump()], sort_keys=True)
-    target = _root() / f"dpo-{hashlib.sha256(blob.encode()).hexdigest()[:16]}"
-    if _live(ctx) and not (target / "config.json").exists():
-        _train(ctx, state, config, source, target)
-    return {"t": state["t"] + 1, "previous": state["policy"], "policy": _spec(target)}
-
-
-def _train_pair(p: dict[str, Any], style: str) -> TrainPair:
-    task = Task.model_validate(p["task"])
-    return TrainPair(prompt=rubric.task_prompt(task), chosen=p["chosen"],
-                     rejected=p["rejected"], kept=p["kept"],
-                     judge_chosen=rubric.judge_prompt(task, p["chosen"], style),
-                     judge_rejected=rubric.judge_prompt(task, p["rejected"], style))
-
-
-def _train(ctx: Context, state: State, config: UpdateConfig, source: str, target: Any) -> None:
-    if not Path(source).is_dir():
-        raise ConfigError(f"the policy '{state['policy']['name']}' is not a local HF "
-                          "directory, so it cannot be DPO-trained; use --model policy=judge-tiny "
-                          "or transformers-lm:/path/to/model")
-    model, tok = tiny.load(source)
-    irm_ref = None  # SCIR measures P_irm against the model the policy was trained from
-    if config.variant == "scir" and state.get("previous") and \
-            Path(state["previous"]["source"]).is_dir():
-        irm_ref = tiny.load(state["previous"]["source"])[0].eval()
-    pairs = [_train_pair(p, state["style"]) for p in state["pairs"]]
-    stats = dpo_update(model, tok, pairs, config, rubric.score_options(state["style"]),
-                       irm_ref=irm_ref)
-    tiny.save_checkpoint(model, tok, target.parent, name=target.name)
+    _bind(ctx, state)
+    o = ctx.options
+    config = UpdateConfig(variant=o["variant"], beta=o["beta"], lr=o["lr"], epochs=o["epochs"],
+                          seed=state["seed"] + state["t"],
+                          consistency_weight=o["consistency_weight"],
+                          confidence_weight=o["confidence_weight"], nll_weight=o["nll_weight"])
+    data = {"policy": state["policy_ref"], "previous": state.get("previous_ref"),
+            "pairs": state["pairs"], "style": state["style"]}
+    trained, spec = _trained(ctx, "dpo", config.model_dump(), data)
     t = state["t"] + 1
-    ctx.recorder.metric("dpo_loss", stats.dpo_loss, turn=t)
-    ctx.recorder.metric("consistency_penalty", stats.consistency, turn=t)
-    ctx.recorder.metric("train_steps", stats.steps, turn=t)
+    for name in ("dpo_loss", "consistency_penalty", "train_steps"):
+        ctx.recorder.metric(name, trained.metrics[name], turn=t)
+    return {"t": t, "previous": state["policy"], "previous_ref": state["policy_ref"],
+            "policy": spec, "policy_ref": {"sha256": trained.sha256}}
 
 
 def evaluate(state: State, runtime: Runtime[Context]) -> State:
@@ -316,13 +330,13 @@ def evaluate(state: State, runtime: Runtime[Context]) -> State:
     _bind(ctx, state)
     t, split = state["t"], f"t{state['t']}"
     answers = []
-    for task in make_tasks(opt(ctx, "eval_items"), seed=EVAL_SEED, prefix="eval"):
+    for task in make_tasks(ctx.options["eval_items"], seed=EVAL_SEED, prefix="eval"):
         text = ctx.models.generate("policy", rubric.task_prompt(task),
-                                   max_new_tokens=opt(ctx, "max_new_tokens")).text
+                                   max_new_tokens=ctx.options["max_new_tokens"]).text
         answers.append(text)
         ctx.recorder.prediction("eval", task.id, label=oracle_score(task, text), predicted=None,
                                 split=split, meta={"text": text})
-        if len(answers) <= opt(ctx, "audit_items"):
+        if len(answers) <= ctx.options["audit_items"]:
             _audit(ctx, t, task, text, state["style"])
     _judge_graded_set(ctx, split, state["style"])
     return {"eval_answers": answers}
@@ -330,7 +344,7 @@ def evaluate(state: State, runtime: Runtime[Context]) -> State:
 
 def _audit(ctx: Context, t: int, task: Task, text: str, own_style: str) -> None:
     """Two fixed judges score M_t's answer: the rows of the Bayesian ranking's table."""
-    for role, style in (("auditor", opt(ctx, "auditor_style")), ("sft_judge", own_style)):
+    for role, style in (("auditor", ctx.options["auditor_style"]), ("sft_judge", own_style)):
         if role not in ctx.models.bindings:
             continue
         choice = ctx.models.choose(role, rubric.judge_prompt(task, text, style),
@@ -348,7 +362,7 @@ def _judge_graded_set(ctx: Context, split: str, style: str) -> None:
     import random
 
     rng = random.Random(JUDGESET_SEED)
-    for task in make_tasks(opt(ctx, "judgeset_items"), seed=JUDGESET_SEED, prefix="jset"):
+    for task in make_tasks(ctx.options["judgeset_items"], seed=JUDGESET_SEED, prefix="jset"):
         for r, text in enumerate(graded_responses(task, rng)):
             probs = ctx.models.choose("policy", rubric.judge_prompt(task, text, style),
                                       rubric.score_options(style)).probs
@@ -376,11 +390,12 @@ def build(checkpointer: object) -> object:
 
 
 AGENT = AgentDef(
-    name="judge", build=build, options=Options,
+    name="judge", build=build, options=Options, inputs=Inputs,
+    rep_inputs=lambda inputs, rep: {"seed": derive_seed(inputs["seed"], "pair", rep) % 2**31},
     roles={"policy": "judge-tiny", "auditor": "scripted:judge-noisy"},
     report="tinmen.graphs.judge_report:report",
     initial_state=lambda inputs, options: {
-        "seed": int(inputs.get("seed", 0)),
+        "seed": int(inputs["seed"]),
         "iterations": int(options["iterations"])},
     output=lambda s: {"iterations": s.get("t"), "policy": (s.get("policy") or {}).get("source")},
     description="self-rewarding loop (Yuan et al.) with SCIR internal-reward consistency")

@@ -23,7 +23,8 @@ from typing import Any
 from sqlalchemy import Integer, and_, case, cast, func, select
 from sqlalchemy.orm import aliased
 from tinmen.agents.judge.stats import kendall, pairwise_accuracy, spearman
-from tinmen.storage import Store, orm
+from tinmen.graphs.plotting import figure, lines_with_bands
+from tinmen.storage import Store, analysis, orm
 
 from tinmen.errors import NotFoundError
 
@@ -36,25 +37,18 @@ def iteration_of(split_column: Any) -> Any:
     return cast(func.substr(split_column, 2), Integer)
 
 
-def _sessions_of(study_id: int) -> Any:
-    return select(orm.Session.id).where(orm.Session.study_id == study_id,
-                                        orm.Session.status == "completed",
-                                        orm.Session.mode == "live")
-
-
 def sessions(store: Store, study_id: int) -> list[dict[str, Any]]:
-    """The study's completed sessions with their variant (condition key) and rep."""
-    stmt = (select(orm.Session.id, orm.Condition.key, orm.Session.rep)
-            .join(orm.Condition, orm.Condition.id == orm.Session.condition_id)
-            .where(orm.Session.id.in_(_sessions_of(study_id))).order_by(orm.Session.rep))
+    """The study's completed live sessions with their variant (condition key) and rep."""
     with store.unit_of_work() as uow:
         if uow.session.get(orm.Study, study_id) is None:
             raise NotFoundError(f"no study {study_id} in the store; list them with "
                                 "`tinmen sessions --graph judge`")
-        return [{"session": s, "variant": k, "rep": r} for s, k, r in uow.session.execute(stmt)]
+    frame = analysis.sessions(store, study=study_id, status="completed", mode="live")
+    return [{"session": r.session_id, "variant": r.condition, "rep": int(r.rep)}
+            for r in frame.sort_values("rep", kind="stable").itertuples()]
 
 
-def win_rate_sql(study_id: int) -> Any:
+def win_rate_sql(ids: list[str]) -> Any:
     """Oracle win rate of M_t's answers over M_{t-1}'s (ties count half), per session and t."""
     cur, prev = aliased(P), aliased(P)
     t = iteration_of(cur.split)
@@ -63,11 +57,11 @@ def win_rate_sql(study_id: int) -> Any:
             .join(prev, and_(prev.session_id == cur.session_id, prev.model == "eval",
                              prev.example_id == cur.example_id,
                              iteration_of(prev.split) == t - 1))
-            .where(cur.model == "eval", cur.session_id.in_(_sessions_of(study_id)))
+            .where(cur.model == "eval", cur.session_id.in_(ids))
             .group_by(cur.session_id, t))
 
 
-def pairs_sql(study_id: int) -> Any:
+def pairs_sql(ids: list[str]) -> Any:
     """Per session and t: prompts, non-tied pairs, pairs kept, their oracle precision and
     the mean chosen-vs-rejected similarity of kept pairs."""
     kept = P.predicted == 1.0
@@ -77,11 +71,11 @@ def pairs_sql(study_id: int) -> Any:
                    func.sum(case((kept, 1), else_=0)).label("pairs_kept"),
                    func.avg(case((kept, P.label))).label("precision"),
                    func.avg(case((kept, P.probability))).label("similarity"))
-            .where(P.model == "pair", P.session_id.in_(_sessions_of(study_id)))
+            .where(P.model == "pair", P.session_id.in_(ids))
             .group_by(P.session_id, iteration_of(P.split)))
 
 
-def inconsistency_sql(study_id: int) -> Any:
+def inconsistency_sql(ids: list[str]) -> Any:
     """Share of pairs whose generative judge and implicit reward prefer different sides."""
     g, i = aliased(P), aliased(P)
     disagree = case(((g.probability - 0.5) * (i.probability - 0.5) > 0, 0.0), else_=1.0)
@@ -89,15 +83,15 @@ def inconsistency_sql(study_id: int) -> Any:
                    func.avg(disagree).label("inconsistency"))
             .join(i, and_(i.session_id == g.session_id, i.model == "irm",
                           i.split == g.split, i.example_id == g.example_id))
-            .where(g.model == "grm", g.session_id.in_(_sessions_of(study_id)))
+            .where(g.model == "grm", g.session_id.in_(ids))
             .group_by(g.session_id, iteration_of(g.split)))
 
 
-def rows_sql(study_id: int, model: str) -> Any:
+def rows_sql(ids: list[str], model: str) -> Any:
     """Raw prediction rows of one kind (for statistics SQL lacks: ρ, τ, pairwise accuracy)."""
     return (select(P.session_id, iteration_of(P.split).label("it"), P.example_id, P.label,
                    P.predicted, P.probability, P.meta)
-            .where(P.model == model, P.session_id.in_(_sessions_of(study_id))))
+            .where(P.model == model, P.session_id.in_(ids)))
 
 
 def _judge_agreement(rows: Iterable[Any]) -> dict[Key, dict[str, float | None]]:
@@ -130,15 +124,16 @@ def _own_judgement(rows: Iterable[Any]) -> dict[Key, dict[str, float | None]]:
 def session_iterations(store: Store, study_id: int) -> list[dict[str, Any]]:
     """One row per (session, t) with every per-iteration metric."""
     info = {s["session"]: s for s in sessions(store, study_id)}
+    ids = list(info)
     with store.unit_of_work() as uow:
         db = uow.session
-        wins = {(r.session_id, r.it): r.win_rate for r in db.execute(win_rate_sql(study_id))}
-        pairs = {(r.session_id, r.it): r for r in db.execute(pairs_sql(study_id))}
+        wins = {(r.session_id, r.it): r.win_rate for r in db.execute(win_rate_sql(ids))}
+        pairs = {(r.session_id, r.it): r for r in db.execute(pairs_sql(ids))}
         incons = {(r.session_id, r.it): r.inconsistency
-                  for r in db.execute(inconsistency_sql(study_id))}
-        judge = _judge_agreement(db.execute(rows_sql(study_id, "judgeset")).all())
-        own = _own_judgement(db.execute(rows_sql(study_id, "candidate")).all())
-        evals = db.execute(rows_sql(study_id, "eval")).all()
+                  for r in db.execute(inconsistency_sql(ids))}
+        judge = _judge_agreement(db.execute(rows_sql(ids, "judgeset")).all())
+        own = _own_judgement(db.execute(rows_sql(ids, "candidate")).all())
+        evals = db.execute(rows_sql(ids, "eval")).all()
     means: dict[Key, list[float]] = defaultdict(list)
     for r in evals:
         means[(r.session_id, r.it)].append(r.label)
@@ -208,48 +203,66 @@ def comparison(store: Store, study_id: int, metrics: Iterable[str] = (
     return out
 
 
+PANELS = ("oracle_mean", "win_rate_vs_prev", "judge_oracle_accuracy", "own_judge_accuracy",
+          "pair_precision", "inconsistency_rate", "pairs_kept", "similarity")
+
+
 def plot(rows: list[dict[str, Any]], path: Path, title: str = "") -> Path:
     """Curves over iterations, one line per variant (mean ± SD over seeds), as a PNG."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    from matplotlib.ticker import MaxNLocator
-
-    panels = ("oracle_mean", "win_rate_vs_prev", "judge_oracle_accuracy",
-              "own_judge_accuracy", "pair_precision", "inconsistency_rate", "pairs_kept",
-              "similarity")
-    fig, axes = plt.subplots(2, 4, figsize=(16, 6.5))
-    for ax, metric in zip(axes.flat, panels):
-        for variant in sorted({r["variant"] for r in rows}):
-            pts = [(r["t"], r[metric], r.get(f"{metric}_sd") or 0.0) for r in rows
-                   if r["variant"] == variant and r[metric] is not None]
-            if pts:
-                ts, ys, sds = zip(*pts)
-                ax.errorbar(ts, ys, yerr=sds, marker="o", capsize=3, label=variant)
-        ax.set_title(metric.replace("_", " "))
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        ax.set_xlabel("iteration t")
-        ax.grid(alpha=0.3)
-    axes.flat[0].legend()
-    fig.suptitle(title)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    with figure(path, rows=2, cols=4, size=(16, 6.5), title=title) as axes:
+        for ax, metric in zip(axes.flat, PANELS):
+            series = {}
+            for variant in sorted({r["variant"] for r in rows}):
+                pts = [(r["t"], r[metric], r.get(f"{metric}_sd") or 0.0) for r in rows
+                       if r["variant"] == variant and r[metric] is not None]
+                if pts:
+                    ts, ys, sds = zip(*pts)
+                    series[variant] = (ts, ys, [y - d for y, d in zip(ys, sds)],
+                                       [y + d for y, d in zip(ys, sds)])
+            for variant, (ts, ys, lo, hi) in series.items():  # x differs per variant
+                lines_with_bands(ax, ts, {variant: (ys, lo, hi)}, xlabel="iteration t")
+            ax.set_title(metric.replace("_", " "))
+            if series:
+                ax.legend(fontsize=8)
     return path
+
+
+def report(store: Store, study_id: int, out_dir: Path) -> dict[str, Any]:
+    """``tinmen report STUDY``: per-iteration metrics (Markdown table), the curves, and
+    SCIR − SRLM at the last iteration."""
+    rows = iterations(store, study_id)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    table = out_dir / f"judge-study-{study_id}.md"
+    table.write_text(markdown(rows))
+    png = plot(rows, out_dir / f"judge-study-{study_id}.png", title=f"judge study {study_id}")
+    ids = [s["session"] for s in sessions(store, study_id)]
+    return {"study": study_id, "study_id": study_id, "table": str(table), "plots": [str(png)],
+            "iterations": rows, "comparison": comparison(store, study_id),
+            "sql": str(win_rate_sql(ids))}
+
+
+def markdown(rows: list[dict[str, Any]]) -> str:
+    cols = ("oracle_mean", "win_rate_vs_prev", "judge_oracle_accuracy", "inconsistency_rate",
+            "pairs_kept")
+    lines = ["| variant | t | sessions | " + " | ".join(cols) + " |",
+             "|---" * (len(cols) + 3) + "|"]
+    for r in rows:
+        cells = ["—" if r[c] is None else f"{r[c]:.3f}" for c in cols]
+        lines.append(f"| {r['variant']} | {r['t']} | {r['sessions']} | " + " | ".join(cells)
+                     + " |")
+    return "\n".join(lines) + "\n"
 
 
 # --------------------------------------------------------------------------- ranking
 JUDGE_ROLES = ("auditor", "sft_judge")
 
 
-def audit_sql(study_id: int) -> Any:
+def audit_sql(ids: list[str]) -> Any:
     """Fixed judges' score distributions for every (session, t, item): the ranking's table."""
     return (select(P.session_id, iteration_of(P.split).label("it"), P.model, P.example_id,
                    P.label, P.meta)
             .where(P.model.in_([f"audit:{r}" for r in JUDGE_ROLES]),
-                   P.session_id.in_(_sessions_of(study_id)))
+                   P.session_id.in_(ids))
             .order_by(P.session_id, P.split, P.model, P.example_id))
 
 
@@ -266,7 +279,7 @@ def rank_inputs(store: Store, study_id: int, levels: int = 6) -> dict[str, Any]:
 
     info = {s["session"]: s for s in sessions(store, study_id)}
     with store.unit_of_work() as uow:
-        rows = uow.session.execute(audit_sql(study_id)).all()
+        rows = uow.session.execute(audit_sql(list(info))).all()
     judges = sorted({r.model for r in rows})
     names = sorted({(info[r.session_id]["variant"], info[r.session_id]["rep"], r.it,
                      r.session_id) for r in rows})

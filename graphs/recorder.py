@@ -55,6 +55,7 @@ class Recorder:
         self.human: list[dict[str, Any]] = []
         self.agents: dict[str, dict[str, Any]] = {}
         self._saved_human = 0
+        self.saved_human_before = 0  # human inputs stored by earlier runs of this session
         self._saved_loose = 0
         self._discard_ids: list[int] = []
         self._seq = itertools.count()  # one order over beliefs, decisions, calls, inputs
@@ -66,6 +67,7 @@ class Recorder:
                saved_agents: Sequence[str] = ()) -> Recorder:
         """A recorder that appends to a stored session (resuming after a pause)."""
         rec = cls(session)
+        rec.saved_human_before = saved_human
         rec._seq = itertools.count(next_seq)
         rec.agents = {name: {"seed": 0, "roles": [], "saved": True} for name in saved_agents}
         for step_id, index, node in saved_steps:

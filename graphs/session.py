@@ -242,24 +242,42 @@ def run_session(store: Store, agent: AgentDef | str, inputs: dict[str, Any] | No
 
 def _drive(store: Store, graph: AgentDef, ctx: Context, live: LiveModels, recorder: Recorder,
            inputs: dict[str, Any], options: dict[str, Any], answer: Answer | None,
-           checkpointer: Any, session_id: str, first: Any = None) -> SessionResult:
+           checkpointer: Any, session_id: str, first: Any = None,
+           start_at: dict[str, Any] | None = None) -> SessionResult:
+    """Run the graph to its end or to a pause; ``start_at`` (a checkpoint's config) resumes
+    from an earlier checkpoint of the thread instead of its latest."""
     compiled = graph.build(checkpointer or checkpoints.memory_checkpointer())
     config = {"configurable": {"thread_id": session_id}}
     if first is None:
         first = graph.initial_state(inputs, options)
-    result = compiled.invoke(first, config, context=ctx)
+    result = compiled.invoke(first, start_at or config, context=ctx)
     while "__interrupt__" in result:
         payload = result["__interrupt__"][0].value
+        durable = ctx.mode is not RunMode.REPLAY  # a replay is stored whole or not at all
+        if durable:  # all so far is stored before a person is asked: a kill loses nothing
+            _pause(store, recorder, payload)
         response = answer(payload) if answer is not None else None
         if response is None:
-            recorder.flush(store, status=Status.INTERRUPTED)
+            if not durable:
+                _pause(store, recorder, payload)
             return SessionResult(session_id, Status.INTERRUPTED, {}, recorder)
         _record_answer(recorder, payload, response)
+        if durable:  # the answer is stored before the agent acts on it
+            _pause(store, recorder, payload, waiting=1)
         _serve_interrupted_step_from_record(ctx, live, recorder)
         result = compiled.invoke(Command(resume=response), config, context=ctx)
     output = graph.output(result)
     recorder.flush(store, status=Status.COMPLETED, output=output)
     return SessionResult(session_id, Status.COMPLETED, output, recorder)
+
+
+def _pause(store: Store, recorder: Recorder, payload: Any, *, waiting: int = 0) -> None:
+    """Store the session as paused at ``payload``; its output says how many answers the
+    graph has consumed (all stored ones but ``waiting``), so a resume knows whether the
+    last stored answer has yet to be acted on."""
+    applied = len(recorder.human) + recorder.saved_human_before - waiting
+    recorder.flush(store, status=Status.INTERRUPTED,
+                   output={"pending": {"question": payload, "answers_applied": applied}})
 
 
 def _record_answer(recorder: Recorder, payload: Any, response: Any) -> None:
@@ -281,7 +299,8 @@ def resume_session(store: Store, session_id: str, answer: Answer, *, pool: Any) 
         steps = uow.records.steps(row.id)
         calls = uow.calls.for_session(row.id)
         call_steps = [c.step_id for c in uow.records.calls(row.id)]
-        n_human = len(uow.records.human_inputs(row.id))
+        stored_answers = [h.response for h in uow.records.human_inputs(row.id)]
+        n_human = len(stored_answers)
         next_seq = uow.records.next_seq(row.id)
         agents = [a.name for a in uow.records.agents(row.id)]
     spec = SessionSpec.of_row(row)
@@ -299,16 +318,44 @@ def resume_session(store: Store, session_id: str, answer: Answer, *, pool: Any) 
                   mode=RunMode.RESUME, interrupted_step=last)
     compiled = graph.build(checkpointer_for(store))
     config = {"configurable": {"thread_id": row.thread_id}}
-    pending = compiled.get_state(config).interrupts
+    start_at, pending = _pending_question(compiled, config, _stored_answer(row, stored_answers))
     if not pending:
         raise ConfigError(f"session {row.id} has no pending question in the checkpointer")
-    response = answer(pending[0].value)
-    if response is None:
-        return SessionResult(row.id, Status.INTERRUPTED, {}, recorder)
-    _record_answer(recorder, pending[0].value, response)
+    response = _stored_answer(row, stored_answers)
+    if response is None:  # no answer typed yet for the pending question: ask for one
+        response = answer(pending[0].value)
+        if response is None:
+            return SessionResult(row.id, Status.INTERRUPTED, {}, recorder)
+        _record_answer(recorder, pending[0].value, response)
     _serve_interrupted_step_from_record(ctx, live, recorder)
     return _drive(store, graph, ctx, live, recorder, {}, ctx.options, answer,
-                  checkpointer_for(store), row.thread_id, first=Command(resume=response))
+                  checkpointer_for(store), row.thread_id, first=Command(resume=response),
+                  start_at=start_at)
+
+
+def _pending_question(compiled: Any, config: dict[str, Any], typed: Any
+                      ) -> tuple[dict[str, Any] | None, Any]:
+    """The question the session waits on, and where to resume from. When the process died
+    after a typed answer was stored but before the next pause, the graph's checkpoint has
+    moved past the question while the record has not: resume from the checkpoint that
+    asked it, so the node that took the answer runs again and is recorded."""
+    state = compiled.get_state(config)
+    if state.interrupts or typed is None:
+        return None, state.interrupts
+    for earlier in compiled.get_state_history(config):
+        if earlier.interrupts:
+            return earlier.config, earlier.interrupts
+    return None, ()
+
+
+def _stored_answer(row: orm.Session, stored: list[Any]) -> Any:
+    """The answer typed at the pending question before the process died, if there is one
+    (stored answers beyond those the graph had consumed when it last paused)."""
+    pending = (row.output or {}).get("pending") or {}
+    applied = pending.get("answers_applied")
+    if applied is None or len(stored) <= applied:
+        return None
+    return stored[applied]
 
 
 def _counts(records: Sequence[CallRecord]) -> dict[str, int]:

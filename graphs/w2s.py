@@ -19,13 +19,20 @@
 * *evaluate* records the accuracies and PGR as metrics.
 
 Every model's test-set predictions go to the ``prediction`` table under stable example ids;
-the metrics of ``tinmen.graphs.w2s_report`` are SQL over them. Training runs in-process in
-the nodes; the text task's frozen LM comes from the shared model pool.
+the metrics of ``tinmen.graphs.w2s_report`` are SQL over them.
+
+What is recorded and what re-runs: the text task's features are the frozen LM's hidden
+states, one recorded ``hidden_states`` call per model per node that needs them (the array
+is a content-addressed ``.npy`` artifact, so every node and every session of a data seed
+stores it once, and the pool's memo computes it once). A replay serves them from the record
+with no weights. The data draw and the probes (small torch heads on those features) are
+pure functions of the data seed, the options and the recorded features, seeded from the
+data seed: they re-run on replay and give the same numbers bit for bit (CPU torch,
+single-threaded or not, is deterministic for these dense ops).
 """
 
 from __future__ import annotations
 
-import threading
 from typing import Annotated, Any, Literal, TypedDict
 
 import numpy as np
@@ -42,18 +49,20 @@ from tinmen.agents.w2s.pipeline import (
     pgr,
     train_student,
 )
-from tinmen.agents.w2s.synthetic import SyntheticConfig, make_synthetic
+from tinmen.agents.w2s.synthetic import SyntheticConfig, make_synthetic, rung_groups
 from tinmen.agents.w2s.task import TaskData
-from tinmen.agents.w2s.text import hidden_features, parse_rung
+from tinmen.agents.w2s.text import parse_rung
 from tinmen.agents.w2s.textdata import sample_requests
 from tinmen.agents.w2s.train import TrainConfig
-from tinmen.graphs.runtime import Context, AgentDef, recorded
+from tinmen.graphs.runtime import AgentDef, Context, RunMode, recorded
 from tinmen.models.client import derive_seed
 
 from tinmen.errors import ConfigError
 
 TEXT_SIZES = {"n_gt": 180, "n_w2s": 180, "n_test": 200, "n_help": 90}
 TEXT_TRAIN = {"hidden": 0, "epochs": 30, "lr": 3e-3, "batch_size": 16}
+
+
 class Options(BaseModel):
     """Options of one weak-to-strong session (``--set KEY=VALUE``); checked as a whole
     pipeline configuration before a session starts."""
@@ -65,8 +74,10 @@ class Options(BaseModel):
     weak: str = Field("1", description="The weak supervisor's rung.")
     strong: str = Field("8", description="The strong student's rung.")
     intermediate: str | None = Field(None, description="Bootstrap through this rung.")
-    loss: Literal["xent", "logconf"] = "xent"
-    conflict: str = Field("none", description="Conflicting objective (Yang et al.).")
+    loss: Literal["xent", "logconf"] = Field("xent", description="The student's loss: "
+                                             "xent (naive) or logconf (auxiliary confidence).")
+    conflict: Literal["none", "implicit", "explicit"] = Field(
+        "none", description="Conflicting objective (Yang et al.).")
     conflict_alpha: float = Field(0.2, ge=0, description="Explicit-conflict weight.")
     filter: float | None = Field(None, ge=0.5, le=1.0, description="Keep weak labels with "
                                  "confidence ≥ this.")
@@ -76,13 +87,26 @@ class Options(BaseModel):
                                  ", ".join(TEXT_SIZES) + ".")
     train: dict[str, Any] = Field(default_factory=dict, description="TrainConfig fields.")
     feature_batch: int = Field(16, ge=1, le=4096, description="Texts per LM forward pass.")
-    # every rung of the study: the text task computes all their features at once
-    ladder: list[str] = Field(default_factory=list)
+    ladder: list[str] = Field(default_factory=list, description="Every rung of the study: "
+                              "the text task asks each model for all their layers at once, "
+                              "so conditions of a data seed share one forward pass.")
 
     @model_validator(mode="after")
     def _a_pipeline(self) -> Options:
         pipeline_config(self.model_dump())
+        check_rungs(self.task, [*self.ladder, *(r for r in (self.weak, self.intermediate,
+                                                              self.strong) if r)],
+                    self.model_dump())
         return self
+
+
+class Inputs(BaseModel):
+    """What one w2s session is run on."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    data_seed: int = Field(0, ge=0, description="Seeds the data draw and every probe's "
+                           "training; sessions sharing it share data and ceilings.")
 
 
 def _merge(old: dict[str, Any] | None, new: dict[str, Any] | None) -> dict[str, Any]:
@@ -99,33 +123,21 @@ class State(TypedDict, total=False):
     summary: dict[str, Any]
 
 
-def opt(ctx: Context, key: str) -> Any:
-    return ctx.options.get(key, DEFAULTS[key])
-
-
 def config_of(ctx: Context) -> PipelineConfig:
     return pipeline_config(ctx.options)
 
 
-_DEFAULTS: dict[str, Any] = {"task": "synthetic", "weak": "1", "strong": "8", "train": {},
-                             "intermediate": None, "loss": "xent", "conflict": "none",
-                             "conflict_alpha": 0.2, "filter": None}
-
-
 def pipeline_config(options: dict[str, Any]) -> PipelineConfig:
-    """The run's configuration from session options, validated (a user error if not)."""
-    get = {**_DEFAULTS, **options}.get
-    train = dict(TEXT_TRAIN if get("task") == "text" else {}, **get("train"))
+    """The run's configuration from (resolved) session options; a user error if invalid."""
+    train = dict(TEXT_TRAIN if options["task"] == "text" else {}, **options["train"])
     try:
-        return PipelineConfig(weak=str(get("weak")), strong=str(get("strong")),
-                              intermediate=get("intermediate"), loss=get("loss"),
-                              conflict=get("conflict"), conflict_alpha=get("conflict_alpha"),
-                              filter=get("filter"), train=TrainConfig(**train))
+        return PipelineConfig(weak=str(options["weak"]), strong=str(options["strong"]),
+                              intermediate=options["intermediate"], loss=options["loss"],
+                              conflict=options["conflict"],
+                              conflict_alpha=options["conflict_alpha"],
+                              filter=options["filter"], train=TrainConfig(**train))
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"w2s options: {_reason(exc)}") from exc
-
-
-DEFAULTS: dict[str, Any] = Options().model_dump()
 
 
 def _reason(exc: Exception) -> str:
@@ -137,97 +149,83 @@ def _reason(exc: Exception) -> str:
     return str(exc).splitlines()[0]
 
 
+def check_rungs(task: str, rungs: list[str], options: dict[str, Any]) -> None:
+    """Fail before anything runs on a rung or a text option the task cannot build."""
+    unknown = set(options.get("text", {})) - set(TEXT_SIZES)
+    if unknown:
+        raise ConfigError(f"text options are split sizes {', '.join(TEXT_SIZES)}; "
+                          f"not {', '.join(sorted(unknown))}")
+    for rung in rungs:
+        try:
+            if task == "synthetic":
+                rung_groups(rung, SyntheticConfig(**options.get("synthetic", {})).groups)
+            else:
+                parse_rung(rung)
+        except ValueError as exc:
+            raise ConfigError(f"w2s options: {_reason(exc)}") from exc
+
+
 def _rungs(config: PipelineConfig) -> list[str]:
     return [r for r in (config.weak, config.intermediate, config.strong) if r is not None]
 
 
 # --------------------------------------------------------------------------- tasks
-_CACHE: dict[tuple[Any, ...], TaskData] = {}
-_CACHE_LOCK = threading.Lock()
-_REPLAY_POOL: list[Any] = []
+def load_task(ctx: Context, data_seed: int, views: tuple[str | None, ...] = ()) -> TaskData:
+    """The task of this data seed with the feature views of rungs ``views``.
 
-
-def load_task(ctx: Context, data_seed: int) -> TaskData:
-    """The task of this data seed; built once per process (features cost a forward pass)."""
-    rungs = list(dict.fromkeys([*opt(ctx, "ladder"), *_rungs(config_of(ctx))]))
-    key = (opt(ctx, "task"), data_seed, tuple(rungs), repr(sorted(opt(ctx, "synthetic").items())),
-           repr(sorted(opt(ctx, "text").items())), _lm_key(ctx))
-    with _CACHE_LOCK:
-        if key not in _CACHE:
-            if len(_CACHE) > 8:
-                _CACHE.pop(next(iter(_CACHE)))
-            _CACHE[key] = _build_task(ctx, data_seed, rungs)
-        return _CACHE[key]
-
-
-def _build_task(ctx: Context, data_seed: int, rungs: list[str]) -> TaskData:
-    task = opt(ctx, "task")
-    if task == "synthetic":
+    Nothing is kept between nodes: the synthetic task is rebuilt (pure, ~35 ms at its
+    default sizes), the text task's requests are re-drawn (pure) and its views are asked of
+    the models (recorded; the pool memo answers repeats).
+    """
+    rungs = list(dict.fromkeys([*ctx.options["ladder"], *_rungs(config_of(ctx))]))
+    if ctx.options["task"] == "synthetic":
         try:
-            return make_synthetic(SyntheticConfig(**opt(ctx, "synthetic")), data_seed, rungs)
+            return make_synthetic(SyntheticConfig(**ctx.options["synthetic"]), data_seed, rungs)
         except ValueError as exc:
             raise ConfigError(f"w2s synthetic task: {_reason(exc)}") from exc
-    if task == "text":
-        return _text_task(ctx, data_seed, rungs)
-    raise ConfigError(f"unknown w2s task '{task}'; use synthetic or text")
+    return _text_task(ctx, data_seed, rungs, {v for v in views if v is not None})
 
 
-def _lm_key(ctx: Context) -> str | None:
-    spec = ctx.models.bindings.get("lm")
-    return spec.key if spec is not None else None
-
-
-def _text_task(ctx: Context, data_seed: int, rungs: list[str]) -> TaskData:
-    sizes = {**TEXT_SIZES, **opt(ctx, "text")}
+def _text_task(ctx: Context, data_seed: int, rungs: list[str], wanted: set[str]) -> TaskData:
+    sizes = {**TEXT_SIZES, **ctx.options["text"]}
     texts, y, split, helpful, ids = sample_requests(data_seed, **sizes)
     views: dict[str, np.ndarray] = {}
-    for spec_text, wanted in _rungs_by_model(rungs).items():
-        spec = _spec(ctx, spec_text)
-        layers = sorted({layer for _, layer in wanted}, key=lambda v: -1 if v is None else v)
-        with _pool(ctx).acquire(spec) as backend:
-            if not hasattr(backend, "tokenizer") or not hasattr(backend, "model"):
-                raise ConfigError(f"the text ladder reads hidden states: '{spec.name}' is a "
-                                  f"'{spec.backend}' model; use a transformers-lm spec")
-            feats = hidden_features(backend.model, backend.tokenizer, texts, layers,
-                                    batch_size=int(opt(ctx, "feature_batch")))
-        for name, layer in wanted:
-            views[name] = feats[layer]
+    for spec_text, members in _rungs_by_model(rungs).items():
+        needed = [(name, layer) for name, layer in members if name in wanted]
+        if not needed:
+            continue
+        # every layer of this model in the study, so each request is the same one
+        layers = sorted({layer for _, layer in members}, key=lambda v: -1 if v is None else v)
+        states = ctx.models.hidden_states(_role(ctx, spec_text), texts, layers,
+                                          batch_size=ctx.options["feature_batch"])
+        for name, layer in needed:
+            views[name] = states[layer]
     return TaskData(ids=ids, y=y, split=split, views=views, help_label=helpful, texts=texts)
 
 
 def _rungs_by_model(rungs: list[str]) -> dict[str | None, list[tuple[str, int | None]]]:
     grouped: dict[str | None, list[tuple[str, int | None]]] = {}
     for text in rungs:
-        try:
-            rung = parse_rung(text)
-        except ValueError as exc:
-            raise ConfigError(str(exc)) from exc
+        rung = parse_rung(text)  # checked by Options
         grouped.setdefault(rung.spec, []).append((text, rung.layer))
     return grouped
 
 
-def _spec(ctx: Context, spec_text: str | None) -> Any:
-    from tinmen.models.registry import resolve_spec
+def _role(ctx: Context, spec_text: str | None) -> str:
+    """The role a rung's model is called under: ``lm``, or ``rung:SPEC`` for a rung that
+    names its own model (bound here, so every call records that spec; a replay takes the
+    spec from the record and never resolves SPEC)."""
+    if spec_text is None:
+        if "lm" not in ctx.models.bindings:
+            raise ConfigError("the text ladder needs a language model: pass --model lm=SPEC "
+                              "(default smollm2)")
+        return "lm"
+    role = f"rung:{spec_text}"
+    if ctx.mode is not RunMode.REPLAY and role not in ctx.models.bindings:
+        from tinmen.models.registry import resolve_spec
 
-    if spec_text is not None:
-        return resolve_spec(spec_text)
-    if "lm" not in ctx.models.bindings:
-        raise ConfigError("the text ladder needs a language model: pass --model lm=SPEC "
-                          "(default smollm2)")
-    return ctx.models.bindings["lm"]
-
-
-def _pool(ctx: Context) -> Any:
-    """The session's shared pool; a replay (no pool) loads the LM into one of its own."""
-    pool = getattr(ctx.models, "pool", None) or getattr(
-        getattr(ctx.models, "fallback", None), "pool", None)
-    if pool is not None:
-        return pool
-    from tinmen.models.pool import ModelPool
-
-    if not _REPLAY_POOL:
-        _REPLAY_POOL.append(ModelPool())
-    return _REPLAY_POOL[0]
+        ctx.models.rebind(role, resolve_spec(spec_text))
+    return role
 
 
 # --------------------------------------------------------------------------- helpers
@@ -265,7 +263,8 @@ def split(state: State, runtime: Runtime[Context]) -> State:
 
 def train_weak(state: State, runtime: Runtime[Context]) -> State:
     ctx = runtime.context
-    task, config = load_task(ctx, state["data_seed"]), config_of(ctx)
+    config = config_of(ctx)
+    task = load_task(ctx, state["data_seed"], (config.weak,))
     model = ceiling(task, config.weak, _train(config, _seed(state, "ceiling", config.weak)))
     test = model.proba(task.view(config.weak, "test"))
     _record(ctx, task, "weak", test)
@@ -275,7 +274,8 @@ def train_weak(state: State, runtime: Runtime[Context]) -> State:
 
 def weak_labels(state: State, runtime: Runtime[Context]) -> State:
     ctx = runtime.context
-    task, config = load_task(ctx, state["data_seed"]), config_of(ctx)
+    config = config_of(ctx)
+    task = load_task(ctx, state["data_seed"])
     p1 = np.asarray(state["weak_labels"])
     keep = keep_mask(p1, config.filter)
     for example_id, p, c, kept in zip(task.ids_of("w2s"), p1, confidence(p1), keep):
@@ -295,7 +295,8 @@ def weak_labels(state: State, runtime: Runtime[Context]) -> State:
 
 def train_intermediate(state: State, runtime: Runtime[Context]) -> State:
     ctx = runtime.context
-    task, config = load_task(ctx, state["data_seed"]), config_of(ctx)
+    config = config_of(ctx)
+    task = load_task(ctx, state["data_seed"], (config.intermediate,))
     keep = np.asarray(state["keep"])
     rung = config.intermediate
     train = _train(config, _seed(state, "intermediate", rung)).model_copy(
@@ -311,7 +312,8 @@ def train_intermediate(state: State, runtime: Runtime[Context]) -> State:
 
 def train_student_node(state: State, runtime: Runtime[Context]) -> State:
     ctx = runtime.context
-    task, config = load_task(ctx, state["data_seed"]), config_of(ctx)
+    config = config_of(ctx)
+    task = load_task(ctx, state["data_seed"], (config.strong,))
     seeded = config.model_copy(update={"train": _train(config, _seed(state, "student"))})
     labels, keep = np.asarray(state["labels"]), np.asarray(state["keep"])
     x_test = task.view(config.strong, "test")
@@ -327,7 +329,8 @@ def train_student_node(state: State, runtime: Runtime[Context]) -> State:
 
 def train_strong(state: State, runtime: Runtime[Context]) -> State:
     ctx = runtime.context
-    task, config = load_task(ctx, state["data_seed"]), config_of(ctx)
+    config = config_of(ctx)
+    task = load_task(ctx, state["data_seed"], (config.strong,))
     model = ceiling(task, config.strong, _train(config, _seed(state, "ceiling", config.strong)))
     test = model.proba(task.view(config.strong, "test"))
     _record(ctx, task, "strong_ceiling", test)
@@ -370,17 +373,17 @@ def build(checkpointer: object) -> object:
 
 
 def _initial(inputs: dict[str, Any], options: dict[str, Any]) -> State:
-    return {"data_seed": int(inputs.get("data_seed", 0)),
-            "bootstrap": bool(options.get("intermediate")), "test": {}}
+    return {"data_seed": int(inputs["data_seed"]), "bootstrap": bool(options["intermediate"]),
+            "test": {}}
 
 
 AGENT = AgentDef(
     name="w2s", build=build, roles={"lm": ""}, initial_state=_initial, options=Options,
+    inputs=Inputs, rep_inputs=lambda inputs, rep: {**inputs, "data_seed": rep},
     report="tinmen.graphs.w2s_report:report",
     output=lambda s: dict(s.get("summary") or {}),
     description="weak-to-strong: weak ceiling → weak labels → student → strong ceiling; "
                 "PGR, knowledge regions, deception under conflict")
-
 
 
 # --------------------------------------------------------------------------- studies
@@ -388,23 +391,10 @@ DEFAULT_LADDER = {"synthetic": ["1", "4", "8"], "text": ["2", "8", "30"]}
 
 
 def check_ladder(task: str, ladder: list[str], options: dict[str, Any]) -> None:
-    """Fail before anything runs on a rung the task cannot build."""
-    from tinmen.agents.w2s.synthetic import rung_groups
-
+    """Fail before anything runs on a ladder the task cannot build."""
     if len(ladder) < 2:
         raise ConfigError("--ladder needs at least two rungs (weak,strong)")
-    unknown = set(options.get("text", {})) - set(TEXT_SIZES)
-    if unknown:
-        raise ConfigError(f"text options are split sizes {', '.join(TEXT_SIZES)}; "
-                          f"not {', '.join(sorted(unknown))}")
-    for rung in ladder:
-        try:
-            if task == "synthetic":
-                rung_groups(rung, SyntheticConfig(**options.get("synthetic", {})).groups)
-            else:
-                parse_rung(rung)
-        except ValueError as exc:
-            raise ConfigError(_reason(exc)) from exc
+    check_rungs(task, ladder, options)
 
 
 def conditions(task: str, ladder: list[str], losses: list[str], conflicts: list[str],
@@ -438,13 +428,10 @@ def study_plan(task: str, ladder: list[str], losses: list[str], conflicts: list[
 
     check_ladder(task, ladder, options)
     conds = conditions(task, ladder, losses, conflicts, bootstrap, filter)
-    for cond in conds:
-        pipeline_config({**options, **cond.params})
     config = {"task": task, "ladder": ladder, "losses": losses, "conflicts": conflicts,
               "bootstrap": bootstrap, "filter": filter, "options": options}
     return StudyPlan(graph=AGENT, name=f"w2s-{task}", conditions=conds, reps=seeds,
                      inputs_for=lambda cond, rep: {"data_seed": rep},
                      bindings_for=lambda cond: bindings,
                      options_for=lambda cond: {**options, **cond.params, "ladder": ladder},
-                     seed=seed,
-                     config=config)
+                     seed=seed, config=config)

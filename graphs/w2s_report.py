@@ -31,7 +31,8 @@ from typing import Any
 
 from sqlalchemy import and_, case, func, select
 from tinmen.agents.w2s.pipeline import pgr
-from tinmen.storage import Store, orm
+from tinmen.graphs.plotting import figure
+from tinmen.storage import Store, analysis, orm
 
 from tinmen.errors import NotFoundError
 
@@ -40,32 +41,26 @@ MODELS = ("weak", "intermediate", "w2s", "w2s_conflict", "strong_ceiling", "orac
           "oracle_strong")
 
 
-def study_sessions(study_id: int) -> Any:
-    return select(orm.Session.id).where(orm.Session.study_id == study_id,
-                                        orm.Session.status == "completed",
-                                        orm.Session.mode == "live")
-
-
-def pivot_sql(study_id: int) -> Any:
+def pivot_sql(sessions: list[str]) -> Any:
     """One row per (session, test example): 1/0 = model right/wrong, NULL = not trained."""
     correct = case((P.predicted == P.label, 1), else_=0)
     cols = [func.max(case((P.model == m, correct))).label(m) for m in MODELS]
     return (select(P.session_id, P.example_id, *cols)
-            .where(P.split == "test", P.session_id.in_(study_sessions(study_id)))
+            .where(P.split == "test", P.session_id.in_(sessions))
             .group_by(P.session_id, P.example_id))
 
 
-def accuracy_sql(study_id: int) -> Any:
+def accuracy_sql(sessions: list[str]) -> Any:
     """Per session: each model's test accuracy."""
-    pv = pivot_sql(study_id).subquery()
+    pv = pivot_sql(sessions).subquery()
     return select(pv.c.session_id, *[func.avg(pv.c[m]).label(m) for m in MODELS]).group_by(
         pv.c.session_id)
 
 
-def regions_sql(study_id: int) -> Any:
+def regions_sql(sessions: list[str]) -> Any:
     """Per session and knowledge region (weak_known, strong_known): size, students right,
     and the conflict tax (right without the conflict, wrong with it)."""
-    pv = pivot_sql(study_id).subquery()
+    pv = pivot_sql(sessions).subquery()
     tax = case((and_(pv.c.w2s == 1, pv.c.w2s_conflict == 0), 1), else_=0)
     planted = case((and_(pv.c.oracle_strong == 1, pv.c.oracle_weak == 0), 1), else_=0)
     return (select(pv.c.session_id, pv.c.weak.label("weak_known"),
@@ -78,25 +73,25 @@ def regions_sql(study_id: int) -> Any:
 
 
 def sessions_of(store: Store, study_id: int) -> dict[str, dict[str, Any]]:
-    """Session id → its condition key, parameters and rep."""
-    stmt = (select(orm.Session.id, orm.Session.rep, orm.Condition.key, orm.Condition.params)
-            .join(orm.Condition, orm.Condition.id == orm.Session.condition_id)
-            .where(orm.Session.id.in_(study_sessions(study_id))))
+    """The study's completed live sessions: id → its condition key, parameters and rep."""
     with store.unit_of_work() as uow:
         study = uow.session.get(orm.Study, study_id)
         if study is None or study.graph != "w2s":
             raise NotFoundError(f"no w2s study {study_id} in the store; list studies with "
                                 "`tinmen sessions --graph w2s`")
-        return {sid: {"session": sid, "rep": rep, "condition": key, **dict(params)}
-                for sid, rep, key, params in uow.session.execute(stmt)}
+        params = dict(uow.session.execute(select(orm.Condition.key, orm.Condition.params)
+                                          .where(orm.Condition.study_id == study_id)).all())
+    frame = analysis.sessions(store, study=study_id, status="completed", mode="live")
+    return {r.session_id: {"session": r.session_id, "rep": int(r.rep), "condition": r.condition,
+                           **dict(params[r.condition])} for r in frame.itertuples()}
 
 
 def session_metrics(store: Store, study_id: int) -> list[dict[str, Any]]:
     """Every completed session of the study with its accuracies, PGR and region metrics."""
     rows = sessions_of(store, study_id)
     with store.unit_of_work() as uow:
-        accs = uow.session.execute(accuracy_sql(study_id)).mappings().all()
-        cells = uow.session.execute(regions_sql(study_id)).mappings().all()
+        accs = uow.session.execute(accuracy_sql(list(rows))).mappings().all()
+        cells = uow.session.execute(regions_sql(list(rows))).mappings().all()
     by_session: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for cell in cells:
         by_session[cell["session_id"]].append(dict(cell))
@@ -252,31 +247,46 @@ def _bootstrap(chain: dict[str, Any] | None) -> dict[str, Any] | None:
                                   "tax_share")}
 
 
+# --------------------------------------------------------------------------- report
+def report(store: Store, study_id: int, out_dir: Path) -> dict[str, Any]:
+    """``tinmen report STUDY``: the summary, a Markdown table per condition, both plots."""
+    result = summary(store, study_id)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    table = out_dir / f"w2s-study-{study_id}.md"
+    table.write_text(markdown(result["conditions"]))
+    return {**result, "study": study_id, "table": str(table),
+            "plots": [str(p) for p in plot(store, study_id, out_dir)]}
+
+
+def markdown(conds: list[dict[str, Any]]) -> str:
+    cols = ("weak", "w2s", "strong_ceiling", "w2s_conflict")
+    lines = ["| condition | seeds | " + " | ".join(cols) + " | PGR | deception |",
+             "|---" * (len(cols) + 4) + "|"]
+    for c in conds:
+        cells = [_cell(c["accuracy"].get(m)) for m in cols]
+        key = c["condition"].replace("|", "\\|")  # condition keys hold pipes
+        lines.append(f"| {key} | {c['seeds']} | " + " | ".join(cells) +
+                     f" | {_cell(c['pgr'])} | {_cell(c['deception_score'])} |")
+    return "\n".join(lines) + "\n"
+
+
+def _cell(value: float | None) -> str:
+    return "—" if value is None else f"{value:.3f}"
+
+
 # --------------------------------------------------------------------------- plots
 def plot(store: Store, study_id: int, out_dir: Path) -> list[Path]:
     """Two PNGs: PGR by loss, and the deception score against the capability gap."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     rows = session_metrics(store, study_id)
     conds = by_condition(rows)
-    out_dir.mkdir(parents=True, exist_ok=True)
     paths = [out_dir / f"w2s-study-{study_id}-pgr.png",
              out_dir / f"w2s-study-{study_id}-deception.png"]
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
-    _plot_pgr(axes, rows, conds)
-    fig.suptitle(f"w2s study {study_id}: performance gap recovered")
-    fig.tight_layout()
-    fig.savefig(paths[0], dpi=120)
-    plt.close(fig)
-    fig, ax = plt.subplots(figsize=(6, 4))
-    _plot_deception(ax, conds)
-    ax.set_title(f"w2s study {study_id}: deception vs capability gap")
-    fig.tight_layout()
-    fig.savefig(paths[1], dpi=120)
-    plt.close(fig)
+    with figure(paths[0], cols=2, size=(10, 4),
+                title=f"w2s study {study_id}: performance gap recovered") as axes:
+        _plot_pgr(axes[0], rows, conds)
+    with figure(paths[1], size=(6, 4),
+                title=f"w2s study {study_id}: deception vs capability gap") as axes:
+        _plot_deception(axes[0][0], conds)
     return paths
 
 
@@ -299,7 +309,8 @@ def _plot_pgr(axes: Any, rows: list[dict[str, Any]], conds: list[dict[str, Any]]
                          color=LOSS_COLORS.get(loss, "tab:green"))
     axes[1].set_xlabel("capability gap (strong ceiling − weak accuracy)")
     axes[1].set_ylabel("PGR (median over seeds)")
-    axes[1].legend()
+    if axes[1].get_lines():
+        axes[1].legend()
 
 
 def _plot_deception(ax: Any, conds: list[dict[str, Any]]) -> None:

@@ -76,14 +76,26 @@ class CallRecord:
     queue_wait_s: float = 0.0
     batch_size: int = 1
     device: str = "cpu"
+    retries: int = 0  # transient failures retried before the answer (served models)
     blobs: dict[str, bytes] = field(default_factory=dict)  # sha256 -> bytes (images)
     seq: int | None = None  # set by the recorder: the call's place in the session's order
 
     @property
     def token_logprobs(self) -> list[float] | None:
         if self.op == "generate":
-            return list(self.output.get("token_logprobs", []))
+            found = self.output.get("token_logprobs", [])
+            return None if found is None else list(found)  # None: the model gave none
         return None
+
+
+@dataclass(frozen=True)
+class Trained:
+    """What a ``train`` call returns: the new checkpoint's sha256, its bytes (``None`` only
+    where the record holds the call but not the artifact) and the recipe's metrics."""
+
+    sha256: str
+    data: bytes | None
+    metrics: dict[str, float]
 
 
 class CallSink(Protocol):
@@ -172,6 +184,31 @@ class Models:
         rec = self._call(role, "embed", {}, {"texts": list(texts)})
         return [list(v) for v in rec.output]
 
+    def hidden_states(self, role: str, texts: Sequence[str], layers: Sequence[int | None], *,
+                      batch_size: int = 16) -> dict[int | None, Any]:
+        """Layer (None = last) -> (len(texts), width) float32 array of mean-pooled hidden
+        states; stored once as a content-addressed ``.npy`` blob, so a replay needs no LM.
+        ``batch_size`` is part of the request: padding can move the last float bits."""
+        from tinmen.models.hidden import from_npy
+
+        rec = self._call(role, "hidden_states", {"layers": list(layers),
+                                                 "batch_size": int(batch_size)},
+                         {"texts": list(texts)})
+        states = from_npy(rec.blobs[rec.output["blob_sha256"]])
+        return {layer: states[i] for i, layer in enumerate(layers)}
+
+    def train(self, role: str, recipe: str, *, config: dict[str, Any], data: dict[str, Any],
+              checkpoints: Sequence[str] = (), blobs: dict[str, bytes] | None = None
+              ) -> Trained:
+        """Run training recipe ``recipe`` (``models/backends/trainer.py``) from the input
+        checkpoints (their sha256; ``blobs`` holds the bytes of those the caller has). The
+        new checkpoint is stored once as a content-addressed artifact: a replay reads it
+        from the record, without training."""
+        rec = self._call(role, "train", {"recipe": recipe, "config": config},
+                         {"data": data, "checkpoints": list(checkpoints)}, blobs=blobs)
+        sha = rec.output["checkpoint_sha256"]
+        return Trained(sha, rec.blobs.get(sha), dict(rec.output.get("metrics", {})))
+
     def rebind(self, role: str, spec: ModelSpec) -> None:
         """Point ``role`` at another model for the calls that follow (e.g. a new checkpoint
         trained inside the session); every later call records the spec that served it."""
@@ -243,7 +280,7 @@ class LiveModels(Models):
                           params=params, inputs=inputs, request_hash=digest, seed=seed,
                           output=output, latency_s=stats.latency_s,
                           queue_wait_s=stats.queue_wait_s, batch_size=stats.batch_size,
-                          device=stats.device, blobs=out_blobs)
+                          device=stats.device, retries=stats.retries, blobs=out_blobs)
 
 
 # --------------------------------------------------------------------------- recorded
@@ -265,9 +302,12 @@ class RecordedModels(Models):
 
     def rebind(self, role: str, spec: ModelSpec) -> None:
         """Point ``role`` at another model for the calls that follow (e.g. a new checkpoint
-        trained inside the session); every later call records the spec that served it."""
+        trained inside the session); every later call records the spec that served it.
+        A fork's live calls go to the fallback, so it is re-bound too."""
         with self._lock:
             self.bindings[role] = spec
+        if self.fallback is not None:
+            self.fallback.rebind(role, spec)
 
     def spec_for(self, role: str) -> ModelSpec:
         if self.fallback is not None and role in self.fallback.bindings:

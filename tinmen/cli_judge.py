@@ -16,7 +16,6 @@ from tinmen.cli import (
     emit_json,
     open_store,
     out,
-    parse_sets,
     quiet_transformers,
 )
 from tinmen.errors import ConfigError
@@ -34,10 +33,10 @@ def _fmt(value: Any) -> str:
 
 
 def _options(given: dict[str, Any], sets: list[str] | None) -> dict[str, Any]:
-    """CLI flags plus ``--set KEY=VALUE`` overrides, checked against the graph's options."""
-    from tinmen.graphs.judge import DEFAULTS
+    """CLI flags plus ``--set KEY=VALUE`` overrides; the agent's options model checks them."""
+    from tinmen.graphs.definition import parse_sets
 
-    return {**{k: v for k, v in given.items() if v is not None}, **parse_sets(sets, DEFAULTS)}
+    return {**{k: v for k, v in given.items() if v is not None}, **parse_sets(sets)}
 
 
 @app.command()
@@ -75,10 +74,10 @@ def run(variant: Annotated[list[str] | None, typer.Option(
     options = _options({"iterations": iterations, "prompts": prompts, "candidates": candidates,
                         "judge_samples": judge_samples, "beta": beta}, set_)
     plan = study_plan(variants, seeds, options, parse_bindings(model, AGENT.roles), seed=seed)
+    plan.validate()  # before the store is opened
     store = open_store(db)
     outcome = run_study(store, plan, pool=ModelPool(), workers=workers, study_id=resume,
-                        executor=executor,
-                        progress=not as_json)
+                        executor=executor, progress=not as_json)
     rows = per_iteration(store, outcome.study_id)
     if as_json:
         extra = ("variant",) if len(variants) > 1 else ()
@@ -108,24 +107,22 @@ def report(study_id: Annotated[int, typer.Argument(metavar="STUDY", help="Study 
            out_dir: Annotated[Path, typer.Option("--out", help="Folder for the plot.")] =
            Path("."),
            db: DbOpt = None, as_json: JsonOpt = False) -> None:
-    """Plot the per-iteration curves (PNG) and compare SCIR with plain self-rewarding."""
-    from tinmen.graphs.judge_report import comparison, iterations, plot, win_rate_sql
+    """Plot the per-iteration curves (PNG) and compare SCIR with plain self-rewarding; the
+    same report as ``tinmen report STUDY``."""
+    from tinmen.graphs.report import report as make_report
 
-    store = open_store(db)
-    rows = iterations(store, study_id)
-    png = plot(rows, out_dir / f"judge-study-{study_id}.png", title=f"judge study {study_id}")
-    compared = comparison(store, study_id)
+    result = make_report(open_store(db), study_id, out_dir)
     if as_json:
-        return emit_json({"study_id": study_id, "iterations": rows, "comparison": compared,
-                          "plot": str(png), "sql": str(win_rate_sql(study_id))})
-    _print_iterations(rows)
+        return emit_json(result)
+    _print_iterations(result["iterations"])
+    compared = result["comparison"]
     if compared["reps"]:
         for metric, c in compared.items():
             if isinstance(c, dict) and c["diff"] is not None:
                 sd = _fmt(c["diff_sd"])
                 out.print(f"SCIR − SRLM {metric} at t={compared['t']}: {c['diff']:+.3f} "
                           f"(SD {sd} over {len(c['diffs'])} seeds)")
-    out.print(f"plot: {png}")
+    out.print(f"plot: {result['plots'][0]}\ntable: {result['table']}")
 
 
 @app.command()

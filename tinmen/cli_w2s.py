@@ -17,7 +17,6 @@ from tinmen.cli import (
     emit_json,
     open_store,
     out,
-    parse_sets,
     quiet_transformers,
 )
 from tinmen.errors import ConfigError
@@ -27,7 +26,6 @@ app = typer.Typer(help="The weak-to-strong supervisor: PGR, knowledge regions, d
 
 TASKS = ("synthetic", "text")
 LOSSES = ("xent", "logconf")
-SETTABLE = ("conflict_alpha", "synthetic", "text", "train", "feature_batch")
 
 
 def _fmt(value: Any, digits: int = 3) -> str:
@@ -72,14 +70,16 @@ def run(task: Annotated[str, typer.Option(help="synthetic (planted regions) or t
         seeds: Annotated[int, typer.Option(help="Data seeds per condition.", min=1)] = 3,
         model: ModelOpt = None,
         set_: Annotated[list[str] | None, typer.Option(
-            "--set", help="KEY=VALUE option, repeatable: conflict_alpha=0.2, "
-            "train={\"epochs\": 3}, synthetic={\"groups\": 8}, text={\"n_test\": 200}.")] = None,
+            "--set", help="KEY=VALUE option of the w2s agent, repeatable: conflict_alpha=0.2, "
+            "train={\"epochs\": 3}, synthetic={\"groups\": 8}, text={\"n_test\": 200}, "
+            "feature_batch=32 (`tinmen agents --json` lists them).")] = None,
         workers: Annotated[int, typer.Option(help="Sessions in parallel.", min=1)] = 1,
         executor: ExecutorOpt = "threads",
         seed: int = 0,
         resume: Annotated[int | None, typer.Option(help="Finish this study id.")] = None,
         db: DbOpt = None, as_json: JsonOpt = False) -> None:
     """Run every weak–strong pair of the ladder (× loss × conflict × seeds) as a study."""
+    from tinmen.graphs.definition import parse_sets
     from tinmen.graphs.study import run_study
     from tinmen.graphs.w2s import DEFAULT_LADDER, study_plan
     from tinmen.graphs.w2s_report import summary
@@ -88,16 +88,15 @@ def run(task: Annotated[str, typer.Option(help="synthetic (planted regions) or t
     if task not in TASKS:
         raise ConfigError(f"--task must be synthetic or text, not '{task}'")
     rungs = [r.strip() for r in ladder.split(",")] if ladder else DEFAULT_LADDER[task]
-    losses = _choices(loss, "xent", LOSSES, "--loss")
-    conflicts = _choices(conflict, "none", ("none", "implicit", "explicit"), "--conflict")
-    plan = study_plan(task, rungs, losses, conflicts, bootstrap=bootstrap, filter=filter_,
-                      seeds=seeds, options=parse_sets(set_, SETTABLE),
-                      bindings=_bindings(task, model), seed=seed)
+    plan = study_plan(task, rungs, _choices(loss, "xent", LOSSES, "--loss"),
+                      _choices(conflict, "none", ("none", "implicit", "explicit"), "--conflict"),
+                      bootstrap=bootstrap, filter=filter_, seeds=seeds,
+                      options=parse_sets(set_), bindings=_bindings(task, model), seed=seed)
+    plan.validate()  # every condition's options, before the store is opened
     quiet_transformers()
     store = open_store(db)
     outcome = run_study(store, plan, pool=ModelPool(), workers=workers, study_id=resume,
-                        executor=executor,
-                        progress=not as_json)
+                        executor=executor, progress=not as_json)
     result = summary(store, outcome.study_id)
     if as_json:
         return emit_json(result)
@@ -133,14 +132,14 @@ def report(study_id: Annotated[int, typer.Argument(metavar="STUDY", help="Study 
            out_dir: Annotated[Path, typer.Option("--out", help="Folder for the plots.")] =
            Path("."),
            db: DbOpt = None, as_json: JsonOpt = False) -> None:
-    """Plot PGR by loss and the deception score against the capability gap (PNG)."""
-    from tinmen.graphs.w2s_report import plot, summary
+    """Plot PGR by loss and the deception score against the capability gap (PNG); the
+    same report as ``tinmen report STUDY``."""
+    from tinmen.graphs.report import report as make_report
 
-    store = open_store(db)
-    result = summary(store, study_id)
-    paths = plot(store, study_id, out_dir)
+    result = make_report(open_store(db), study_id, out_dir)
     if as_json:
-        return emit_json({**result, "plots": [str(p) for p in paths]})
+        return emit_json(result)
     _print_summary(result)
-    for path in paths:
+    for path in result["plots"]:
         out.print(f"plot: {path}")
+    out.print(f"table: {result['table']}")

@@ -156,6 +156,8 @@ def bootstrap_rank(counts: torch.Tensor, names: Sequence[str], *, level: float =
     Each candidate's scores are resampled with replacement; only sampling noise enters the
     interval, none of the uncertainty about what the judges' scores mean.
     """
+    # not scipy.stats.bootstrap: that gives a confidence interval of one statistic, and the
+    # ranking needs the joint draws of every candidate's mean (ranks are taken per draw)
     rng = np.random.default_rng(seed)
     levels = np.arange(counts.shape[-1])
     means = np.zeros((draws, counts.shape[1]))

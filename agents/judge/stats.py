@@ -1,65 +1,55 @@
-"""Agreement statistics between a judge and the oracle (no SciPy needed).
+"""Agreement statistics between a judge and the oracle.
 
 Yuan et al. report a judge's agreement with human rankings as pairwise accuracy, exact
 5-best match, Spearman's ρ and Kendall's τ; these are the same measures against the oracle.
+The correlations are SciPy's; ``None`` stands for undefined (fewer than two values, or a
+constant side), where SciPy returns NaN and warns.
 """
 
 from __future__ import annotations
 
 import math
+import warnings
 from collections import defaultdict
-from collections.abc import Hashable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from itertools import combinations
+from typing import Any
 
 
 def average_ranks(values: Sequence[float]) -> list[float]:
     """Ranks starting at 1, ties sharing their average rank."""
-    order = sorted(range(len(values)), key=lambda i: values[i])
-    ranks = [0.0] * len(values)
-    i = 0
-    while i < len(order):
-        j = i
-        while j + 1 < len(order) and values[order[j + 1]] == values[order[i]]:
-            j += 1
-        for k in range(i, j + 1):
-            ranks[order[k]] = (i + j) / 2 + 1
-        i = j + 1
-    return ranks
+    from scipy.stats import rankdata
+
+    return [float(r) for r in rankdata(values, method="average")]
+
+
+def _defined(fn: Callable[..., Any], x: Sequence[float], y: Sequence[float]) -> float | None:
+    if len(x) < 2 or len(set(x)) < 2 or len(set(y)) < 2:
+        return None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        value = float(fn(x, y).statistic)
+    return None if math.isnan(value) else value
 
 
 def pearson(x: Sequence[float], y: Sequence[float]) -> float | None:
-    n = len(x)
-    if n < 2:
-        return None
-    mx, my = sum(x) / n, sum(y) / n
-    sxy = sum((a - mx) * (b - my) for a, b in zip(x, y))
-    sxx = sum((a - mx) ** 2 for a in x)
-    syy = sum((b - my) ** 2 for b in y)
-    return None if sxx == 0 or syy == 0 else sxy / math.sqrt(sxx * syy)
+    from scipy.stats import pearsonr
+
+    return _defined(pearsonr, x, y)
 
 
 def spearman(x: Sequence[float], y: Sequence[float]) -> float | None:
     """Spearman's ρ (Pearson on average ranks); ``None`` when a side is constant."""
-    return pearson(average_ranks(x), average_ranks(y))
+    from scipy.stats import spearmanr
+
+    return _defined(spearmanr, x, y)
 
 
 def kendall(x: Sequence[float], y: Sequence[float]) -> float | None:
     """Kendall's τ-b (tie-corrected); ``None`` when a side is constant."""
-    concordant = discordant = ties_x = ties_y = 0
-    for i, j in combinations(range(len(x)), 2):
-        dx, dy = x[i] - x[j], y[i] - y[j]
-        if dx == 0 and dy == 0:
-            continue
-        if dx == 0:
-            ties_x += 1
-        elif dy == 0:
-            ties_y += 1
-        elif dx * dy > 0:
-            concordant += 1
-        else:
-            discordant += 1
-    denom = math.sqrt((concordant + discordant + ties_x) * (concordant + discordant + ties_y))
-    return None if denom == 0 else (concordant - discordant) / denom
+    from scipy.stats import kendalltau
+
+    return _defined(kendalltau, x, y)
 
 
 def pairwise_accuracy(groups: Sequence[Hashable], truth: Sequence[float],

@@ -5,9 +5,10 @@ GGUF weights are de-quantised once and cached as an ordinary HF directory under
 ``TINMEN_CACHE/converted/`` (written to a temp dir and renamed, so an interrupted conversion
 never leaves a broken cache); later loads take about a second.
 
-Generation is a small decode loop of our own rather than ``model.generate`` so that every
-prompt in a batch samples from its own seeded ``torch.Generator``: a request's output does
-not depend on which other requests it was batched with.
+Generation is a decode loop of our own rather than ``model.generate`` (see ``lm_batch``):
+every prompt samples from its own seeded ``torch.Generator``, so a request's output does not
+depend on which other requests it was batched with, and requests can join a running batch
+between decode steps (the pool's continuous batching).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from typing import Any
 
 from tinmen.models.protocols import GenerateParams, Generation, Prompt
 from tinmen.models.registry import missing_dependency
+from tinmen.models.remote_code import code_options, load_options
 from tinmen.models.sources import resolve_source
 from tinmen.models.spec import ModelSpec
 
@@ -33,6 +35,8 @@ try:
     import transformers
 except ModuleNotFoundError as exc:  # pragma: no cover - torch/transformers are dependencies
     raise missing_dependency(exc.name or "transformers", "backend 'transformers-lm'") from exc
+
+from tinmen.models.backends.lm_batch import PREFILL_TOKENS, RunningBatch, left_pad  # noqa: E402
 
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16,
           "auto": "auto"}
@@ -119,10 +123,11 @@ class TransformersLM(TorchModuleBackend):
         if isinstance(source, Path) and source.suffix == ".gguf":
             source = converted_gguf(source)
         local = {"local_files_only": True}
+        weights, code = load_options(spec), code_options(spec)  # no folder code, no pickles
         try:
-            tok = transformers.AutoTokenizer.from_pretrained(source, **local)
+            tok = transformers.AutoTokenizer.from_pretrained(source, **local, **code)
             model = transformers.AutoModelForCausalLM.from_pretrained(
-                source, dtype=DTYPES[spec.dtype], **local, **spec.options.get("load", {}))
+                source, dtype=DTYPES[spec.dtype], **local, **weights)
         except OSError as exc:
             raise ConfigError(f"cannot load model '{spec.name}' from {source}: not a local "
                               "model directory or a hub id in the local cache (tinmen never "
@@ -143,119 +148,93 @@ class TransformersLM(TorchModuleBackend):
         return self.tokenizer(text, add_special_tokens=False)["input_ids"]
 
     # -- TextGenerator ----------------------------------------------------------
-    @torch.inference_mode()
+    def decode_batch(self) -> RunningBatch:
+        """A running batch that requests join between decode steps (continuous batching)."""
+        return RunningBatch(self)
+
     def generate(self, prompts: Sequence[Prompt], params: GenerateParams,
                  seeds: Sequence[int]) -> list[Generation]:
-        if params.json_schema is not None:
-            from tinmen.models.backends.constrained import schema_processor
+        batch = self.decode_batch()
+        done = dict(batch.add([(i, p, params, s) for i, (p, s) in
+                               enumerate(zip(prompts, seeds, strict=True))]))
+        while batch.size:
+            done.update(batch.step())
+        return [done[i] for i in range(len(prompts))]
 
-            processor = schema_processor(self.tokenizer, params.json_schema, len(prompts),
-                                         self.model.config.vocab_size)
-        else:
-            processor = None
-        encoded = [self._encode(self.render(p)) for p in prompts]
-        ids, mask = _left_pad(encoded, self.tokenizer.pad_token_id, self._device)
-        gens = [torch.Generator().manual_seed(int(s) % 2**63) for s in seeds]
-        rows = [_Row() for _ in prompts]
-        past, step_ids, positions = None, ids, mask.long().cumsum(-1) - 1
-        positions = positions.clamp(min=0)
-        for _ in range(params.max_new_tokens):
-            out = self.model(input_ids=step_ids, attention_mask=mask, position_ids=positions,
-                             cache=past, use_cache=True)
-            past = out.cache
-            logits = out.logits[:, -1, :].float().cpu()
-            logprobs = torch.log_softmax(logits, dim=-1)
-            if processor is not None:  # mask tokens that would break the schema
-                logits = processor(ids.cpu(), logits)
-            chosen = [self._pick(logits[i], params, gens[i]) for i in range(len(rows))]
-            for i, row in enumerate(rows):
-                if not row.done:
-                    self._advance(row, chosen[i], logprobs[i], params)
-            if all(r.done for r in rows):
-                break
-            nxt = torch.tensor([[r.last] for r in rows], device=self._device)
-            ids = torch.cat([ids, nxt], dim=1)
-            step_ids = nxt
-            mask = torch.cat([mask, torch.ones_like(nxt)], dim=1)
-            positions = positions[:, -1:] + 1
-        return [r.result(self.tokenizer, params) for r in rows]
-
-    @staticmethod
-    def _pick(logits: torch.Tensor, params: GenerateParams, gen: torch.Generator) -> int:
-        if params.greedy:
-            return int(torch.argmax(logits))
-        probs = torch.softmax(logits / params.temperature, dim=-1)
-        if params.top_p < 1.0:
-            sorted_p, order = torch.sort(probs, descending=True)
-            keep = sorted_p.cumsum(-1) - sorted_p < params.top_p
-            probs = torch.zeros_like(probs).scatter(0, order[keep], sorted_p[keep])
-        return int(torch.multinomial(probs, 1, generator=gen))
-
-    def _advance(self, row: _Row, token: int, logprobs: torch.Tensor,
-                 params: GenerateParams) -> None:
-        row.last = token
-        if token in self.eos_ids:
-            row.done = True
-            return
-        row.ids.append(token)
-        row.logprobs.append(float(logprobs[token]))
-        row.top1.append(float(logprobs.max()))
-        if params.stop:
-            text = self.tokenizer.decode(row.ids, skip_special_tokens=True)
-            row.done = any(s in text for s in params.stop)
-        if not row.done and len(row.ids) >= params.max_new_tokens:
-            row.finish = "length"
-
-    @torch.inference_mode()
     def score(self, prompt: Prompt, options: Sequence[str]) -> list[float]:
         """Sum of log-probs of each option's tokens after the (templated) prompt."""
-        prefix = self._encode(self.render(prompt))
-        conts = [self._encode(o) for o in options]
-        if any(not c for c in conts):
-            raise ConfigError("score() options must be non-empty strings")
-        seqs = [prefix + c for c in conts]
-        width = max(len(s) for s in seqs)
-        pad = self.tokenizer.pad_token_id
-        ids = torch.tensor([s + [pad] * (width - len(s)) for s in seqs], device=self._device)
-        mask = torch.tensor([[1] * len(s) + [0] * (width - len(s)) for s in seqs],
-                            device=self._device)
-        logits = self.model(input_ids=ids, attention_mask=mask).logits.float().cpu()
-        logprobs = torch.log_softmax(logits, dim=-1)
-        scores = []
-        for i, cont in enumerate(conts):
-            start = len(prefix)
-            total = sum(float(logprobs[i, start + j - 1, tok]) for j, tok in enumerate(cont))
-            scores.append(total)
+        return self.score_batch([prompt], [options])[0]
+
+    def hidden_states(self, texts: Sequence[str], layers: Sequence[int | None],
+                      batch_size: int = 16) -> Any:
+        """HiddenStates: mean-pooled states after each layer (``models/hidden.py``)."""
+        from tinmen.models.hidden import mean_pooled_states
+
+        return mean_pooled_states(self.model, self.tokenizer, texts, layers,
+                                  batch_size=batch_size)
+
+    @torch.inference_mode()
+    def score_batch(self, prompts: Sequence[Prompt], options: Sequence[Sequence[str]]
+                    ) -> list[list[float]]:
+        """``score`` for many requests at once (the pool batches concurrent sessions' calls).
+
+        Each prompt is run once and its KV cache is shared by all of its options: a
+        forward over the prompts (left-padded, so each prompt's last logits sit in the last
+        column), then one over the options' tokens (right-padded after the prompt). Padding
+        is masked and positions count real tokens only, so scores equal unpadded ones."""
+        requests = []
+        for prompt, opts in zip(prompts, options, strict=True):
+            prefix, conts = self._encode(self.render(prompt)), [self._encode(o) for o in opts]
+            if not prefix or any(not c for c in conts):
+                raise ConfigError("score() needs a non-empty prompt and non-empty options")
+            requests.append((prefix, conts))
+        scores: list[list[float]] = []
+        for chunk in _score_chunks(requests):
+            scores += self._score_chunk(chunk)
+        return scores
+
+    def _score_chunk(self, chunk: list[tuple[list[int], list[list[int]]]]) -> list[list[float]]:
+        pad, device = self.tokenizer.pad_token_id, self._device
+        ids, mask = left_pad([prefix for prefix, _ in chunk], pad, device)
+        cache = transformers.DynamicCache()
+        out = self.model(input_ids=ids, attention_mask=mask, cache=cache, use_cache=True,
+                         position_ids=(mask.cumsum(-1) - 1).clamp(min=0), logits_to_keep=1)
+        first = torch.log_softmax(out.logits[:, -1, :].float().cpu(), dim=-1)
+        owner = [r for r, (_, conts) in enumerate(chunk) for _ in conts]
+        conts = [c for _, cs in chunk for c in cs]
+        rest = max(len(c) for c in conts) - 1  # option tokens after the first one
+        if rest:
+            cache.batch_select_indices(torch.tensor(owner, device=device))  # one row per option
+            feed = torch.tensor([c[:-1] + [pad] * (rest + 1 - len(c)) for c in conts],
+                                device=device)
+            fed = torch.tensor([[1] * (len(c) - 1) + [0] * (rest + 1 - len(c)) for c in conts],
+                               device=device)
+            lengths = torch.tensor([len(chunk[r][0]) for r in owner], device=device)
+            logits = self.model(input_ids=feed, attention_mask=torch.cat([mask[owner], fed], 1),
+                                position_ids=lengths[:, None] + torch.arange(rest, device=device),
+                                cache=cache, use_cache=True).logits.float().cpu()
+            later = torch.log_softmax(logits, dim=-1)  # later[s, j] predicts token j + 1
+        scores: list[list[float]] = [[] for _ in chunk]
+        for s, (r, cont) in enumerate(zip(owner, conts, strict=True)):
+            total = float(first[r, cont[0]])
+            total += sum(float(later[s, j, tok]) for j, tok in enumerate(cont[1:]))
+            scores[r].append(total)
         return scores
 
 
-class _Row:
-    def __init__(self) -> None:
-        self.ids: list[int] = []
-        self.logprobs: list[float] = []
-        self.top1: list[float] = []
-        self.done = False
-        self.finish = "stop"
-        self.last = 0
-
-    def result(self, tokenizer: Any, params: GenerateParams) -> Generation:
-        text = tokenizer.decode(self.ids, skip_special_tokens=True)
-        ids, lps, top1 = self.ids, self.logprobs, self.top1
-        for stop in params.stop:
-            if stop in text:
-                text = text[: text.index(stop)]
-        if not self.done and len(ids) >= params.max_new_tokens:
-            self.finish = "length"
-        tokens = tuple(tokenizer.decode([t]) for t in ids)
-        return Generation(text=text, tokens=tokens, token_logprobs=tuple(lps),
-                          top1_logprobs=tuple(top1), finish_reason=self.finish)
-
-
-def _left_pad(seqs: list[list[int]], pad: int, device: str) -> tuple[Any, Any]:
-    width = max(len(s) for s in seqs)
-    ids = torch.tensor([[pad] * (width - len(s)) + s for s in seqs], device=device)
-    mask = torch.tensor([[0] * (width - len(s)) + [1] * len(s) for s in seqs], device=device)
-    return ids, mask
+def _score_chunks(requests: list[tuple[list[int], list[list[int]]]],
+                  budget: int = PREFILL_TOKENS) -> list[list[Any]]:
+    """Groups of requests whose padded prompt and option tokens stay within budget."""
+    groups: list[list[Any]] = [[]]
+    for req in requests:
+        group = groups[-1] + [req]
+        prompts = len(group) * max(len(prefix) for prefix, _ in group)
+        options = sum(len(cs) for _, cs in group) * max(len(c) for _, cs in group for c in cs)
+        if groups[-1] and prompts + 4 * options > budget:  # option rows also keep all logits
+            groups.append([req])
+        else:
+            groups[-1] = group
+    return groups
 
 
 def _eos_ids(model: Any, tokenizer: Any) -> set[int]:

@@ -57,6 +57,8 @@ def test_report_writes_the_curves_as_png(ran, tmp_path, capsys):
                  "--db", db]) == 0
     png = tmp_path / f"judge-study-{data['study_id']}.png"
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    table = (tmp_path / f"judge-study-{data['study_id']}.md").read_text()
+    assert table.count("\n") == 2 + len(data["iterations"])  # t = 0 and t = 1
 
 
 def test_user_errors_are_one_line(ran, capsys):

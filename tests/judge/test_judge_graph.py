@@ -88,13 +88,11 @@ def test_per_iteration_metrics_from_the_store(study):
 
 
 def test_a_session_replays_exactly_without_weights(study):
-    from tinmen.graphs.judge import DEFAULTS
-
     store, sid = study
     row = _rows(store, orm.Session, orm.Session.study_id == sid)[0]
     session_id = row.id
     # every option is stored resolved, so changing a default later cannot change a replay
-    assert set(row.inputs["options"]) >= set(DEFAULTS)
+    assert set(row.inputs["options"]) >= set(AGENT.options.model_fields)
     report = replay_session(store, session_id)
     assert report.identical, report.differences or report.divergence
 

@@ -49,3 +49,20 @@ def test_agreement_statistics():
     # groups a and b; in a the judge orders (1 > 0) correctly, in b wrongly, one judge tie
     acc = pairwise_accuracy(["a", "a", "b", "b", "b"], [1, 0, 1, 0, 0], [.9, .1, .2, .8, .2])
     assert acc == pytest.approx((1 + 0 + 0.5) / 3)
+
+
+HAND_RESULTS = [  # (x, y, pearson, spearman, kendall) from the hand-written versions
+    ([1, 2, 3, 4, 5], [2, 1, 4, 3, 5], 0.8, 0.8, 0.6),
+    ([1, 1, 2, 3, 3, 4], [0, 1, 1, 2, 5, 5], 0.8664002254439633, 0.9090909090909091,
+     0.8461538461538461),
+    ([3, 1, 2], [1, 1, 1], None, None, None),
+    ([1], [1], None, None, None),
+]
+
+
+@pytest.mark.parametrize(("x", "y", "r", "rho", "tau"), HAND_RESULTS)
+def test_scipy_correlations_equal_the_former_hand_written_numbers(x, y, r, rho, tau):
+    from tinmen.agents.judge.stats import pearson
+
+    for got, want in ((pearson(x, y), r), (spearman(x, y), rho), (kendall(x, y), tau)):
+        assert got == (None if want is None else pytest.approx(want, abs=1e-12))

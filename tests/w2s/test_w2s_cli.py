@@ -49,6 +49,8 @@ def test_report_writes_both_plots(ran, tmp_path, capsys):
         png = tmp_path / f"w2s-study-{data['study_id']}-{name}.png"
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "median PGR" in capsys.readouterr().out
+    table = (tmp_path / f"w2s-study-{data['study_id']}.md").read_text()
+    assert table.count("\n") == 2 + len(data["conditions"])  # header, rule, one per condition
 
 
 def test_resuming_a_finished_study_runs_nothing(ran, capsys):
@@ -73,3 +75,7 @@ def test_user_errors_are_one_line(ran, capsys):
     err = capsys.readouterr().err
     assert "epochs" in err and "grups" in err
     assert main(["w2s", "report", "999", "--db", db]) == 2
+    capsys.readouterr()
+    assert main(["w2s", "run", "--set", "feature_batch=x", "--db", db]) == 2
+    err = capsys.readouterr().err
+    assert "feature_batch='x'" in err and len(err.strip().splitlines()) == 1, err
