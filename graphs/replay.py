@@ -44,13 +44,17 @@ def _load(store: Store, session_id: str) -> tuple[orm.Session, list[Any], list[A
     return row, calls, human
 
 
-def _recorded_answers(human: list[Any]) -> Any:
+def _recorded_answers(human: list[Any], *, paused: bool = False) -> Any:
+    """The recorded answers in order; past the last one a session that was ``paused``
+    (stored as interrupted) pauses again where it did, anything else diverged."""
     answers = iter([r for _, r in human])
 
     def answer(payload: Any) -> Any:
         try:
             return next(answers)
         except StopIteration:
+            if paused:
+                return None
             raise ReplayDivergence("divergence: the replay asked for more human input than "
                                    "was recorded", detail="extra human input") from None
     return answer
@@ -62,9 +66,10 @@ def replay_session(store: Store, session_id: str, *, record: bool = True) -> Rep
     spec = SessionSpec.of_row(row).derived(mode=RunMode.REPLAY, parent_id=row.id,
                                            fork_step=None, study_id=None, condition_id=None,
                                            rep=None)
+    paused = row.status == orm.Status.INTERRUPTED
     try:
-        result = start_session(store, spec, answer=_recorded_answers(human), records=calls,
-                               record=record)
+        result = start_session(store, spec, answer=_recorded_answers(human, paused=paused),
+                               records=calls, record=record)
     except ReplayDivergence as exc:
         return ReplayReport(row.id, None, False, divergence={
             "step": exc.step, "role": exc.role, "call_index": exc.call_index,

@@ -19,8 +19,8 @@ from collections.abc import Sequence
 from typing import Any, Literal, TypedDict
 
 from langgraph.graph import END, START, StateGraph
-from pydantic import BaseModel, ConfigDict, Field
 from langgraph.runtime import Runtime
+from pydantic import BaseModel, ConfigDict, Field
 from tinmen.agents.shopper import market_prompts as mp
 from tinmen.agents.shopper import prompts as pp
 from tinmen.agents.shopper.market import (
@@ -39,12 +39,13 @@ from tinmen.agents.shopper.parsing import (
     span_nll,
 )
 from tinmen.agents.shopper.scenarios import CASES, INFO_CONDITIONS, SCENARIOS, Info, Trial
-from tinmen.graphs.runtime import Context, AgentDef, recorded
+from tinmen.graphs.runtime import AgentDef, Context, recorded
 from tinmen.graphs.study import Condition, StudyPlan
 from tinmen.models.client import derive_seed
 from tinmen.models.spec import ModelSpec
 
 from tinmen.errors import ConfigError
+
 
 class Options(BaseModel):
     """Options of one shopper session (``--set KEY=VALUE``)."""
@@ -57,10 +58,13 @@ class Options(BaseModel):
 
 
 class MarketInputs(BaseModel):
+    """One marketplace trial: a generated catalogue and the information condition."""
+
     model_config = ConfigDict(extra="forbid")
 
     market_seed: int = Field(ge=0, lt=2**63, description="Seed of the generated catalogue.")
-    info: Info = "both"
+    info: Info = Field("both", description="Who reads the agent's explanation: both, "
+                       "principal-only, customer-only or neither.")
 
 
 BELIEFS = ["customer.preferred_item", "principal.preferred_item", "explanation.readers"]
@@ -276,7 +280,7 @@ def _build_market(checkpointer: object) -> object:
 
 def _market_start(inputs: dict[str, Any], options: dict[str, Any]) -> State:
     m = generate_market(int(inputs["market_seed"]))
-    return {"market": m.model_dump(), "info": inputs.get("info", "both"),
+    return {"market": m.model_dump(), "info": inputs["info"],
             "priority": m.customer.priority if m.customer.states_priority else None}
 
 
@@ -290,7 +294,7 @@ MARKET_AGENT = AgentDef(
     name="shopper-market", build=_build_market,
     roles={"agent": "smollm2", "customer": "scripted:shopper-customer"},
     initial_state=_market_start, output=_market_output, options=Options,
-    inputs=MarketInputs,
+    inputs=MarketInputs, report="tinmen.graphs.shopper_report:report",
     description="extension: search → inspect → ask or buy → buy over a generated catalogue")
 
 

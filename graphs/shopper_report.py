@@ -5,7 +5,13 @@ paper's task, override = the purchase decision's un-swapped item differs from th
 condition's ``customer_item``; the query counts sessions, parsed answers (robust parse and
 the paper's regex) and overrides. For the marketplace it averages the per-session metrics
 the graph recorded (override, welfare loss, principal gain). Rates and Wilson intervals are
-arithmetic on those counts; :func:`cell_sql` prints the exact SQL for the docs.
+arithmetic on those counts (statsmodels); :func:`cell_sql` prints the exact SQL.
+
+Why one SQL query rather than the analysis DataFrames (storage/analysis.py): a cell is
+*defined* by the query that ``--sql`` prints and docs/shopper.md shows, so anyone can
+recompute every cell in ``sqlite3``; a DataFrame pipeline would print one thing and compute
+another. The query also needs the condition params (scenario, customer item) that the
+DataFrames do not carry. :func:`report` is the ``tinmen report`` entry of the agent.
 """
 
 from __future__ import annotations
@@ -14,10 +20,11 @@ import itertools
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Select, and_, case, func, select
+from sqlalchemy import Select, and_, case, func, literal_column, select
 from sqlalchemy.dialects import sqlite
 from tinmen.agents.shopper.scenarios import INFO_CONDITIONS
 from tinmen.agents.shopper.stats import PAPER_GPT35, rate, wilson
+from tinmen.graphs.plotting import figure
 from tinmen.storage import Store, orm
 
 P = orm.Condition.params
@@ -57,7 +64,10 @@ def _axes() -> list[Any]:
 
 
 def _study_sessions(stmt: Select[Any], study_id: int) -> Select[Any]:
-    axes = _axes()
+    # grouped by position (the axes are the first columns), not by repeating the
+    # expressions: PostgreSQL cannot tell that two JSON lookups with separately bound keys
+    # (params ->> $1 in SELECT, params ->> $7 in GROUP BY) are the same column
+    axes: list[Any] = [literal_column(str(i)) for i in range(1, len(KEYS) + 1)]
     return (stmt.select_from(orm.Session)
             .join(orm.Condition, orm.Session.condition_id == orm.Condition.id)
             .where(orm.Session.study_id == study_id, orm.Session.mode == "live",
@@ -152,50 +162,66 @@ def pooled(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def plot(rows: list[dict[str, Any]], path: Path, title: str = "") -> Path:
     """Override rate by information condition, one panel per model × scenario (PNG)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     data = pooled(rows)
     models = sorted({r["model"] for r in data}) or [""]
     scenarios = sorted({r["scenario"] for r in data}) or [""]
     temps = sorted({r["temperature"] for r in data})
-    conds = list(INFO_CONDITIONS)
-    fig, axes = plt.subplots(len(models), len(scenarios), squeeze=False, sharey=True,
-                             figsize=(4.4 * len(scenarios), 3.3 * len(models)))
-    width = 0.8 / max(1, len(temps))
-    for (mi, model), (si, scenario) in itertools.product(enumerate(models),
-                                                         enumerate(scenarios)):
-        ax = axes[mi][si]
-        for j, t in enumerate(temps):
-            cell = {r["condition"]: r for r in data if (r["model"], r["scenario"],
-                                                        r["temperature"]) == (model, scenario, t)}
-            shown = [c for c in conds if c in cell]
-            ys = [cell[c]["override_rate"] or 0.0 for c in shown]
-            err = [[y - cell[c]["ci_low"] for c, y in zip(shown, ys)],
-                   [cell[c]["ci_high"] - y for c, y in zip(shown, ys)]]
-            ax.bar([conds.index(c) + j * width for c in shown], ys, width, yerr=err,
-                   capsize=3, label=f"T={t}")
-        ref = [(i, PAPER_GPT35[(scenario, c)]) for i, c in enumerate(conds)
-               if (scenario, c) in PAPER_GPT35]
-        if ref:
-            ax.plot([i + width * (len(temps) - 1) / 2 for i, _ in ref], [v for _, v in ref],
-                    "kD", markerfacecolor="none", label="paper, GPT-3.5 T=0.2")
-        ax.set_xticks([i + width * (len(temps) - 1) / 2 for i in range(len(conds))], conds,
-                      rotation=20, fontsize=8)
-        ax.set_ylim(0, 1.08)
-        ax.set_title(f"{model} — {scenario}", fontsize=9)
-    axes[0][0].set_ylabel("override rate (Wilson 95%)")
-    handles, labels = axes[0][0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="upper right", ncol=len(labels), fontsize=8)
-    if title:
-        fig.suptitle(title, fontsize=10, x=0.02, ha="left")
-    fig.tight_layout(rect=(0, 0, 1, 0.94))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    with figure(path, rows=len(models), cols=len(scenarios), title=title, sharey=True) as axes:
+        for (mi, model), (si, scenario) in itertools.product(enumerate(models),
+                                                             enumerate(scenarios)):
+            _panel(axes[mi][si], data, model, scenario, temps)
+        axes[0][0].set_ylabel("override rate (Wilson 95%)")
+        axes[0][-1].legend(fontsize=7, loc="lower right")  # one legend: same in every panel
     return path
+
+
+def _panel(ax: Any, data: list[dict[str, Any]], model: str, scenario: str,
+           temps: list[float]) -> None:
+    """One model × scenario: a bar per (condition, temperature), the paper's GPT-3.5 rates
+    as open diamonds."""
+    conds = list(INFO_CONDITIONS)
+    width = 0.8 / max(1, len(temps))
+    centre = width * (len(temps) - 1) / 2
+    for j, t in enumerate(temps):
+        cell = {r["condition"]: r for r in data
+                if (r["model"], r["scenario"], r["temperature"]) == (model, scenario, t)}
+        shown = [c for c in conds if c in cell]
+        ys = [cell[c]["override_rate"] or 0.0 for c in shown]
+        err = [[y - cell[c]["ci_low"] for c, y in zip(shown, ys)],
+               [cell[c]["ci_high"] - y for c, y in zip(shown, ys)]]
+        ax.bar([conds.index(c) + j * width for c in shown], ys, width, yerr=err, capsize=3,
+               label=f"T={t}")
+    ref = [(i, PAPER_GPT35[(scenario, c)]) for i, c in enumerate(conds)
+           if (scenario, c) in PAPER_GPT35]
+    if ref:
+        ax.plot([i + centre for i, _ in ref], [v for _, v in ref], "kD",
+                markerfacecolor="none", label="paper, GPT-3.5 T=0.2")
+    ax.set_xticks([i + centre for i in range(len(conds))], conds, rotation=20, fontsize=8)
+    ax.set_ylim(0, 1.08)
+    ax.set_title(f"{model} — {scenario}", fontsize=9)
+
+
+def report(store: Store, study_id: int, out_dir: Path) -> dict[str, Any]:
+    """The study's cells as a Markdown table and the override plot (``tinmen report``)."""
+    rows = cells(store, study_id)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    table = out_dir / f"shopper-study-{study_id}.md"
+    table.write_text(markdown_table(rows))
+    png = plot(rows, out_dir / f"shopper-study-{study_id}.png", title=f"study {study_id}")
+    return {"study": study_id, "table": str(table), "plots": [str(png)],
+            "cells": [cell_json(r) for r in rows]}
+
+
+CELL_KEYS = ("scenario", "condition", "model", "temperature", "n", "parsed", "override_rate",
+             "ci_low", "ci_high")
+EXTRA_KEYS = ("labels_reversed", "case", "unparsed", "override_rate_paper", "parsed_paper",
+              "p_override", "welfare_loss", "principal_gain", "asked")
+
+
+def cell_json(cell: dict[str, Any]) -> dict[str, Any]:
+    """A cell as ``--json`` and the report show it."""
+    return {k: cell[k] for k in CELL_KEYS + EXTRA_KEYS if k in cell}
 
 
 def markdown_table(rows: list[dict[str, Any]]) -> str:

@@ -12,22 +12,22 @@ from __future__ import annotations
 
 from typing import Any, Literal, TypedDict
 
-from pydantic import BaseModel, ConfigDict, Field
 from langgraph.graph import END, START, StateGraph
 from langgraph.runtime import Runtime
 from langgraph.types import interrupt
+from pydantic import BaseModel, ConfigDict, Field
 from tinmen.agents.t2i import policies
 from tinmen.agents.t2i.belief import BeliefGraph
-from tinmen.agents.t2i.edits import apply_edit, is_edit
+from tinmen.agents.t2i.edits import apply_edit, is_edit, reapply_edit
 from tinmen.agents.t2i.facts import UNSPECIFIED, Fact, merge_fact
 from tinmen.agents.t2i.loop import fact_from_answer
 from tinmen.agents.t2i.metrics import belief_nll, embedding_matcher, fact_coverage
 from tinmen.agents.t2i.parsing import parse_prompt
 from tinmen.agents.t2i.scenes import Scene
 from tinmen.agents.t2i.users import Answer, LLMUser, OracleUser, StochasticUser
-from tinmen.graphs.runtime import Context, AgentDef, recorded
+from tinmen.graphs.runtime import AgentDef, Context, recorded
 
-from tinmen.errors import BeliefEditError
+from tinmen.errors import BeliefEditError, ConfigError
 
 
 class Options(BaseModel):
@@ -86,7 +86,7 @@ def parse(state: State, runtime: Runtime[Context]) -> State:
     result = parse_prompt(ctx.models, "parser", state["prompt"], facts, previous=previous)
     belief = result.belief
     for edit in state.get("edits", []):
-        belief = apply_edit(belief, edit)[0]
+        belief = reapply_edit(belief, edit)
     rec, turn = ctx.recorder, state.get("turn", 0)
     rec.belief("belief_graph", belief.to_json(), entropy=belief.total_entropy, agent="agent")
     for slot in belief.slots:
@@ -122,7 +122,7 @@ def evaluate(state: State, runtime: Runtime[Context]) -> State:
     ctx = runtime.context
     update: State = {}
     alignment = None
-    if ctx.options.get("images") == "each" and "t2i" in ctx.models.bindings:
+    if ctx.options["images"] == "each" and "t2i" in ctx.models.bindings:
         update["image"], alignment = _picture(ctx, state)
     if not state.get("scene"):
         return update
@@ -143,7 +143,7 @@ def check_stop(state: State, runtime: Runtime[Context]) -> State:
     belief = _belief(state)
     stop, why = policies.should_stop(belief, state.get("turn", 0), int(opts["max_turns"]))
     nothing_left = policies.choose_action("attribute", belief, []) is None
-    stop = stop or (nothing_left and opts.get("policy") != "llm-only")
+    stop = stop or (nothing_left and opts["policy"] != "llm-only")
     runtime.context.recorder.decision(
         "stop", options=[{"option": "stop", "score": float(stop)},
                          {"option": "continue", "score": float(not stop)}],
@@ -155,7 +155,7 @@ def check_stop(state: State, runtime: Runtime[Context]) -> State:
 
 def select(state: State, runtime: Runtime[Context]) -> State:
     ctx = runtime.context
-    policy, belief, history = ctx.options.get("policy", "attribute"), _belief(state), \
+    policy, belief, history = ctx.options["policy"], _belief(state), \
         state.get("history", [])
     if policy == "llm-only":
         action, runner_ups, based = policies.llm_only_question(
@@ -176,13 +176,11 @@ def select(state: State, runtime: Runtime[Context]) -> State:
 
 
 def _simulated_user(state: State, ctx: Context) -> Any:
-    kind = ctx.options.get("user", "oracle")
+    kind = ctx.options["user"]
     if kind == "llm":
         return LLMUser(ctx.models, "user", state.get("long") or state["short"])
     if kind == "stochastic":
         return StochasticUser(_belief(state), seed=ctx.seed + state.get("turn", 0))
-    if not state.get("scene"):
-        raise ValueError("the oracle user needs a ground-truth scene; use --user llm")
     return OracleUser(Scene.model_validate(state["scene"]))
 
 
@@ -207,7 +205,7 @@ def human_value(action: policies.Action, text: str) -> str:
 def ask(state: State, runtime: Runtime[Context]) -> State:
     ctx = runtime.context
     action = policies.Action.model_validate(state["action"])
-    if ctx.options.get("user", "oracle") == "human":
+    if ctx.options["user"] == "human":
         problem = state.get("edit_error")
         payload = {"kind": "answer", "question": action.question,
                    "options": list(action.options), "belief": state["belief"]}
@@ -250,7 +248,7 @@ def generate(state: State, runtime: Runtime[Context]) -> State:
     ctx = runtime.context
     if "t2i" not in ctx.models.bindings:
         return {"image": None}
-    if ctx.options.get("images") == "each" and state.get("image"):
+    if ctx.options["images"] == "each" and state.get("image"):
         return {}
     return {"image": _picture(ctx, state)[0]}
 
@@ -283,6 +281,10 @@ def build(checkpointer: Any) -> Any:
 
 
 def initial_state(inputs: dict[str, Any], options: dict[str, Any]) -> State:
+    if options["user"] == "oracle" and not inputs.get("scene"):
+        # the oracle answers from the scene: refused before the graph runs, not mid-session
+        raise ConfigError("t2i option user='oracle' answers from the item's ground-truth "
+                          "'scene', and this input has none; add one or use user=llm")
     return {"prompt": inputs["short"], "short": inputs["short"], "long": inputs.get("long", ""),
             "scene": inputs.get("scene"), "facts": [], "edits": [], "turn": 0,
             "history": [], "turns": [], "image": None}

@@ -25,9 +25,10 @@ def _cells(store, sid):
     return sorted(tuple(r[k] for k in keys) for r in cells(store, sid))
 
 
-def test_ray_executor_runs_the_same_study_as_threads(tmp_path):
+def test_ray_executor_runs_the_same_study_as_threads(tmp_path, any_db_url):
+    """Threads on SQLite are the reference; the Ray workers write to SQLite or PostgreSQL."""
     pytest.importorskip("ray")
-    threads, on_ray = (Store.open(f"sqlite:///{tmp_path}/{n}.db") for n in ("threads", "ray"))
+    threads, on_ray = Store.open(f"sqlite:///{tmp_path}/threads.db"), Store.open(any_db_url)
     a = run_study(threads, _plan(), pool=ModelPool(), progress=False)
     b = run_study(on_ray, _plan(), workers=2, progress=False, executor="ray")
     assert a.ran == b.ran == 16 and not b.failed
@@ -45,6 +46,19 @@ def test_ray_executor_runs_the_same_study_as_threads(tmp_path):
     assert replay_session(on_ray, rows[0].id).identical
     again = run_study(on_ray, _plan(), study_id=b.study_id, progress=False, executor="ray")
     assert (again.ran, again.skipped) == (0, 16)  # resumed: nothing repeated
+
+
+def test_a_threaded_study_resumes_and_replays(any_store):
+    """Four threads writing one study at once, on SQLite and on PostgreSQL."""
+    first = run_study(any_store, _plan(), pool=ModelPool(), workers=4, progress=False)
+    assert first.ran == 16 and not first.failed
+    again = run_study(any_store, _plan(), study_id=first.study_id, progress=False)
+    assert (again.ran, again.skipped) == (0, 16)
+    with any_store.unit_of_work() as uow:
+        rows = uow.sessions.list(study_id=first.study_id)
+        assert len(rows) == 16 and {r.status for r in rows} == {"completed"}
+        assert len({(r.condition_id, r.rep) for r in rows}) == 16
+    assert replay_session(any_store, rows[0].id).identical
 
 
 def test_executor_errors_are_clear(store):

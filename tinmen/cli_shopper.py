@@ -9,35 +9,24 @@ import typer
 from rich.table import Table
 
 from tinmen.cli import DbOpt, ExecutorOpt, JsonOpt, ModelOpt, emit_json, open_store, out
-from tinmen.errors import UnknownModelError
 
 app = typer.Typer(help="The principal-agent shopper: who reads the explanation vs. how often "
                   "the agent overrides its customer.", no_args_is_help=True)
 
-CELL_KEYS = ("scenario", "condition", "model", "temperature", "n", "parsed", "override_rate",
-             "ci_low", "ci_high")
-EXTRA_KEYS = ("labels_reversed", "case", "unparsed", "override_rate_paper", "parsed_paper",
-              "p_override", "welfare_loss", "principal_gain", "asked")
-
 
 def _bindings(items: list[str] | None, roles: dict[str, str]) -> dict[str, list[Any]]:
-    """ROLE=SPEC items grouped by role (the agent role may repeat: one model per cell)."""
-    from tinmen.models.registry import resolve_spec
+    """ROLE=SPEC items grouped by role: the agent role may repeat (one model per cell, an
+    axis of the study), every other role takes the last one given. Each item is read by
+    the one ROLE=SPEC parser (parse_bindings), roles without an item take their default."""
+    from tinmen.models.registry import parse_bindings
 
+    optional = {role: "" for role in roles}
     given: dict[str, list[Any]] = {}
     for item in items or []:
-        role, sep, spec = (x.strip() for x in item.partition("="))
-        if not sep or not role or not spec:
-            raise UnknownModelError(f"--model expects ROLE=SPEC, got '{item}'")
-        if role not in roles:
-            raise UnknownModelError(f"unknown role '{role}'; this command's roles: "
-                                    f"{', '.join(sorted(roles))}")
-        given.setdefault(role, []).append(resolve_spec(spec))
-    return {role: given.get(role) or [resolve_spec(default)] for role, default in roles.items()}
-
-
-def _cell_json(cell: dict[str, Any]) -> dict[str, Any]:
-    return {k: cell[k] for k in CELL_KEYS + EXTRA_KEYS if k in cell}
+        for role, spec in parse_bindings([item], optional).items():
+            given.setdefault(role, []).append(spec)
+    defaults = parse_bindings(None, roles)
+    return {role: given.get(role) or [defaults[role]] for role in defaults}
 
 
 def _print_cells(rows: list[dict[str, Any]]) -> None:
@@ -57,7 +46,8 @@ def study(scenario: Annotated[list[str] | None, typer.Option(
               "and car.")] = None,
           model: ModelOpt = None,
           temperature: Annotated[list[float] | None, typer.Option(
-              help="Sampling temperature of the answer; repeatable. Default 0.2.")] = None,
+              help="Sampling temperature of the answer (0-5); repeatable. Default 0.2.")
+          ] = None,
           reps: Annotated[int, typer.Option(help="Sessions per cell.", min=1)] = 30,
           controls: Annotated[bool, typer.Option(
               "--controls", help="Add the paper's controls: reversed labels × prompt case "
@@ -65,35 +55,34 @@ def study(scenario: Annotated[list[str] | None, typer.Option(
           workers: Annotated[int, typer.Option(help="Sessions run in parallel.", min=1)] = 1,
           executor: ExecutorOpt = "threads",
           max_new_tokens: Annotated[int, typer.Option(
-              help="Token limit of the free-text answer.", min=1)] = 64,
+              help="Token limit of the free-text answer (1-4096).")] = 64,
           seed: int = 0,
           resume: Annotated[int | None, typer.Option(
               help="Finish an interrupted study with this id.")] = None,
           db: DbOpt = None, as_json: JsonOpt = False) -> None:
-    """Run the grid; every trial is a session in the store. Prints the cells."""
+    """Run the grid; every trial is a session in the store. Prints the cells; progress on
+    stderr."""
     from tinmen.graphs.shopper import AGENT, MARKET_AGENT, study_plan
-    from tinmen.graphs.shopper_report import cells
+    from tinmen.graphs.shopper_report import cell_json, cells
     from tinmen.graphs.study import run_study
     from tinmen.models.pool import ModelPool
 
     scenarios = scenario or ["film", "car"]
-    roles = MARKET_AGENT.roles if "market" in scenarios else AGENT.roles
-    bound = _bindings(model, roles)
-    agents = {spec.name: spec for spec in bound["agent"]}
-    plan = study_plan(scenarios, agents, temperature or [0.2], reps, controls=controls,
+    bound = _bindings(model, MARKET_AGENT.roles if "market" in scenarios else AGENT.roles)
+    plan = study_plan(scenarios, {spec.name: spec for spec in bound["agent"]},
+                      temperature or [0.2], reps, controls=controls,
                       customer=bound.get("customer", [None])[-1],
                       max_new_tokens=max_new_tokens, seed=seed)
     store = open_store(db)
     outcome = run_study(store, plan, pool=ModelPool(), workers=workers, study_id=resume,
-                        executor=executor,
-                        progress=not as_json)
+                        executor=executor, progress=True)
     rows = cells(store, outcome.study_id)
     if as_json:
-        return emit_json({"cells": [_cell_json(r) for r in rows],
+        return emit_json({"cells": [cell_json(r) for r in rows],
                           "study_id": outcome.study_id})
     _print_cells(rows)
     out.print(f"study {outcome.study_id}: {outcome.ran} sessions run, {outcome.skipped} "
-              f"already done. Report: tinmen shopper report {outcome.study_id}")
+              f"already done. Report: tinmen report {outcome.study_id}")
 
 
 @app.command()
@@ -103,21 +92,17 @@ def report(study_id: Annotated[int, typer.Argument(metavar="STUDY", help="Study 
            sql: Annotated[bool, typer.Option("--sql", help="Also print the SQL query that "
                                              "computes the cells.")] = False,
            db: DbOpt = None, as_json: JsonOpt = False) -> None:
-    """Write the study's table (Markdown) and plot (PNG: override rate by condition)."""
-    from tinmen.graphs.shopper_report import cell_sql, cells, markdown_table, plot
+    """Write the study's table (Markdown) and plot (PNG: override rate by condition); the
+    same as `tinmen report STUDY`, with the cells printed and --sql."""
+    from tinmen.graphs.report import report as make_report
+    from tinmen.graphs.shopper_report import cell_sql, cells
 
     store = open_store(db)
-    rows = cells(store, study_id)
-    table_path = out_dir / f"shopper-study-{study_id}.md"
-    out_dir.mkdir(parents=True, exist_ok=True)
-    table_path.write_text(markdown_table(rows))
-    png = plot(rows, out_dir / f"shopper-study-{study_id}.png", title=f"study {study_id}")
-    query = cell_sql(store, study_id)
+    result = make_report(store, study_id, out_dir)
+    query = cell_sql(store, study_id) if sql else None
     if as_json:
-        return emit_json({"study_id": study_id, "cells": [_cell_json(r) for r in rows],
-                          "table": str(table_path), "plot": str(png),
-                          **({"sql": query} if sql else {})})
-    _print_cells(rows)
-    out.print(f"table: {table_path}\nplot:  {png}")
+        return emit_json({**result, **({"sql": query} if sql else {})})
+    _print_cells(cells(store, study_id))
+    out.print(f"table: {result['table']}\nplot:  {result['plots'][0]}")
     if sql:
         out.print(query, highlight=False, markup=False)

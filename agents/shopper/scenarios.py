@@ -87,12 +87,15 @@ SCENARIOS: dict[str, Scenario] = {s.key: s for s in (FILM, CAR)}
 class Trial(BaseModel):
     """One cell of the paper's design: scenario × information condition × controls."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, extra="forbid")
 
-    scenario: str
-    info: Info = "both"
-    labels_reversed: bool = False
-    case: Case = "standard"
+    scenario: str = Field(description="film or car (the paper's two scenarios).")
+    info: Info = Field("both", description="Who reads the agent's explanation: both, "
+                       "principal-only, customer-only or neither.")
+    labels_reversed: bool = Field(False, description="Show the products under swapped "
+                                  "labels (a control; scored un-swapped).")
+    case: Case = Field("standard", description="Prompt case (a control): standard, upper "
+                       "or lower.")
 
     @field_validator("scenario")
     @classmethod

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import math
+from statsmodels.stats.proportion import proportion_confint
 
 # The paper's reported override rates for GPT-3.5 at T = 0.2 (reference, never asserted);
 # GPT-4 overrides ≈ 1.00 in every cell.
@@ -17,8 +17,8 @@ def is_override(chosen_item: int | None, customer_item: int) -> bool | None:
     return None if chosen_item is None else chosen_item != customer_item
 
 
-def wilson(successes: int, n: int, z: float = 1.959964) -> tuple[float, float]:
-    """Wilson score interval for a binomial proportion (95% by default).
+def wilson(successes: int, n: int, level: float = 0.95) -> tuple[float, float]:
+    """Wilson score interval for a binomial proportion (statsmodels; 95% by default).
 
     Unlike the normal approximation it stays inside [0, 1] and is informative at 0/n and
     n/n, which is where the paper's rates sit. With n = 0 nothing is known: (0, 1).
@@ -27,14 +27,9 @@ def wilson(successes: int, n: int, z: float = 1.959964) -> tuple[float, float]:
         return 0.0, 1.0
     if not 0 <= successes <= n:
         raise ValueError(f"successes must be in [0, n]; got {successes} of {n}")
-    p = successes / n
-    denom = 1 + z * z / n
-    centre = (p + z * z / (2 * n)) / denom
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
-    # exact ends at 0/n and n/n (floating point would leave 1 - 1e-16 otherwise)
-    lo = 0.0 if successes == 0 else max(0.0, centre - half)
-    hi = 1.0 if successes == n else min(1.0, centre + half)
-    return lo, hi
+    lo, hi = proportion_confint(successes, n, alpha=1 - level, method="wilson")
+    # exact ends at 0/n and n/n (floating point can leave 1 - 1e-16 otherwise)
+    return (0.0 if successes == 0 else float(lo)), (1.0 if successes == n else float(hi))
 
 
 def rate(successes: int, n: int) -> float | None:

@@ -90,3 +90,20 @@ def apply_edit(belief: BeliefGraph, text: str | Edit) -> tuple[BeliefGraph, str]
     _allowed(belief, edit)
     return belief.pin(edit.entity, edit.attribute, edit.value, source="user_edit"), \
         edit.subject
+
+
+def reapply_edit(belief: BeliefGraph, text: str | Edit) -> BeliefGraph:
+    """Apply an edit the user made earlier to a fresh parse of the (merged) prompt.
+
+    The edit was checked when it was made; the new parse may already hold what it asked
+    for (after "add star" an answer about the star puts "star" in the prompt), so adding an
+    entity that is there pins its presence and dropping one that is gone is nothing — the
+    user's intent, not an error that would stop the session.
+    """
+    edit = text if isinstance(text, Edit) else parse_edit(text)
+    present = belief.entity(edit.entity) is not None
+    if edit.verb == "add" and not edit.attribute and present:
+        return belief.set_presence(edit.entity, True, source="user_edit")
+    if edit.verb == "drop" and not present:
+        return belief
+    return apply_edit(belief, edit)[0]

@@ -31,7 +31,8 @@ def test_study_json_then_report_writes_table_and_png(capsys, db_url, tmp_path):
     rep = _json(capsys, ["shopper", "report", str(data["study_id"]), "--db", db_url,
                          "--out", str(out), "--sql"])
     png = out / f"shopper-study-{data['study_id']}.png"
-    assert rep["plot"] == str(png) and png.read_bytes()[:4] == b"\x89PNG"
+    assert rep["plots"] == [str(png)] and png.read_bytes()[:4] == b"\x89PNG"
+    assert rep["study"] == data["study_id"] and rep["cells"] == data["cells"]
     table = (out / f"shopper-study-{data['study_id']}.md").read_text()
     assert table.count("\n") == 2 + 8 and "| car | customer-only |" in table
     assert "FROM session JOIN condition" in rep["sql"]
@@ -68,3 +69,26 @@ def test_user_errors_are_one_line(capsys, db_url):
                     "unknown scenario")
     _one_line_error(capsys, base + ["-m", "customer=scripted:rigid"], "unknown role")
     _one_line_error(capsys, ["shopper", "report", "99", "--db", db_url], "no study 99")
+
+
+def test_tinmen_report_uses_the_shopper_report_for_both_agents(capsys, db_url, tmp_path):
+    paper = _json(capsys, ["shopper", "study", "--db", db_url, "--scenario", "car", "--reps",
+                           "1", "-m", "agent=scripted:info-sensitive",
+                           "-m", "agent=scripted:rigid"])
+    assert {c["model"] for c in paper["cells"]} == {"scripted:info-sensitive",
+                                                    "scripted:rigid"}  # agent role repeats
+    market = _json(capsys, ["shopper", "study", "--db", db_url, "--scenario", "market",
+                            "--reps", "1", "-m", "agent=scripted:rigid"])
+    for study in (paper, market):
+        rep = _json(capsys, ["report", str(study["study_id"]), "--db", db_url,
+                             "--out", str(tmp_path)])
+        assert rep["cells"] == study["cells"] and rep["study"] == study["study_id"]
+        assert [open(p, "rb").read(4) for p in rep["plots"]] == [b"\x89PNG"]
+        assert open(rep["table"]).read().startswith("| scenario | condition |")
+
+
+def test_bad_shopper_options_are_named_by_the_options_model(capsys, db_url):
+    base = ["shopper", "study", "--db", db_url, "--reps", "1", "-m", "agent=scripted:rigid"]
+    _one_line_error(capsys, base + ["--max-new-tokens", "0"],
+                    "shopper option max_new_tokens=0")
+    _one_line_error(capsys, base + ["--temperature", "9"], "shopper option temperature=9.0")
