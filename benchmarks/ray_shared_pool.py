@@ -5,9 +5,9 @@
 Runs the same small shopper study (the packaged SmolLM2 as the agent, 32-token answers) on
 Ray twice, each on its own SQLite file: once as tinmen runs it (every session task calls the
 study's pool actor: one copy of the model), once with every task building its own pool in
-its worker process (the design before the actor: one copy per worker). It prints the peak of the summed
-resident memory of Ray's worker processes during each run (psutil, which Ray ships),
-the wall time, sessions/s and the ratios.
+its worker process (the design before the actor: one copy per worker). It prints the peak
+of the summed resident memory of Ray's worker processes during each run (psutil, which Ray
+ships), the wall time, sessions/s and the ratios.
 """
 
 from __future__ import annotations
@@ -52,7 +52,6 @@ def own_pool_trial(url: str, plan: Any, sid: int, cond_id: int, cond: Any, rep: 
 
 def run(mode: str, workers: int, reps: int, folder: Path) -> tuple[float, float, int]:
     import ray
-
     import tinmen.graphs.study as study
     from tinmen.graphs.shopper import study_plan
     from tinmen.models.registry import resolve_spec

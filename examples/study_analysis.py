@@ -36,11 +36,11 @@ inputs = { request = "Hmm, well." }
 
 
 def main() -> None:
-    from tinmen import Store, analysis, load_agent, run_study
-    from tinmen.graphs.grid import Grid, plan_from_grid
     from statsmodels.stats.proportion import proportion_confint
-
+    from tinmen.graphs.grid import Grid, plan_from_grid
     from tinmen.graphs.plotting import bars_with_intervals, figure
+
+    from tinmen import Store, analysis, load_agent, run_study
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--db", default=os.environ.get("TINMEN_DB"))

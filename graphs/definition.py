@@ -22,9 +22,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError
+from tinmen.storage.orm import RunMode, Status
 
 from tinmen.errors import ConfigError
-from tinmen.storage.orm import RunMode, Status
 
 __all__ = ["AXES", "AgentDef", "AnyInputs", "NoOptions", "RunMode", "Status", "parse_sets"]
 
@@ -101,4 +101,7 @@ def parse_sets(items: list[str] | None) -> dict[str, Any]:
             options[key.strip()] = json.loads(raw)
         except ValueError:
             options[key.strip()] = raw
+        except RecursionError:
+            raise ConfigError(f"--set {key.strip()}: the value is nested too deeply to "
+                              "read") from None
     return options

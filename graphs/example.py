@@ -9,11 +9,10 @@ from __future__ import annotations
 
 from typing import Literal, TypedDict
 
-from pydantic import BaseModel, ConfigDict, Field
-
 from langgraph.graph import END, START, StateGraph
 from langgraph.runtime import Runtime
-from tinmen.graphs.runtime import Context, AgentDef, recorded
+from pydantic import BaseModel, ConfigDict, Field
+from tinmen.graphs.runtime import AgentDef, Context, recorded
 
 TOPICS = ["science", "cooking", "travel", "sports", "money"]
 CLARIFY_ENTROPY = 1.2  # nats; above this the topic is too unclear to answer directly

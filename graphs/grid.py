@@ -35,7 +35,6 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
-
 from tinmen.graphs.definition import AgentDef
 from tinmen.graphs.study import Condition, StudyPlan
 from tinmen.models.registry import parse_bindings, resolve_spec
@@ -72,6 +71,8 @@ class Grid(BaseModel):
             data = tomllib.loads(path.read_text(encoding="utf-8"))
         except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
             raise ConfigError(f"cannot read grid {path}: {exc}") from exc
+        except RecursionError:
+            raise ConfigError(f"cannot read grid {path}: it is nested too deeply") from None
         try:
             return cls.model_validate(data)
         except ValidationError as exc:
@@ -102,8 +103,9 @@ def check_axes(agent: AgentDef, grid: Grid) -> None:
             "reps": grid.reps > 1}
     unsupported = sorted(a for a, on in used.items() if on and a not in agent.axes)
     if unsupported:
+        supported = ", ".join(sorted(agent.axes))
         raise ConfigError(f"agent '{agent.name}' does not support the study axes "
-                          f"{', '.join(unsupported)} (it supports: {', '.join(sorted(agent.axes))})")
+                          f"{', '.join(unsupported)} (it supports: {supported})")
     for role in grid.models:
         if role not in agent.roles:
             raise ConfigError(f"grid [models] names role '{role}'; agent '{agent.name}' has "

@@ -13,8 +13,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tinmen.graphs.definition import RunMode
-from tinmen.graphs.session import SessionResult, SessionSpec, check_bindings, check_seed, \
-    start_session
+from tinmen.graphs.session import (
+    SessionResult,
+    SessionSpec,
+    check_bindings,
+    check_seed,
+    start_session,
+)
 from tinmen.models.spec import ModelSpec
 from tinmen.storage import Store, orm
 

@@ -12,14 +12,12 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-
 from tinmen.graphs.definition import AgentDef
 from tinmen.graphs.plotting import bars_with_intervals, figure
 from tinmen.graphs.registry import agent_for_session
-from tinmen.plugins import load_reference
-from tinmen.storage import Store
+from tinmen.storage import Store, analysis
 
-from tinmen.storage import analysis
+from tinmen.plugins import load_reference
 
 
 def mean_interval(values: pd.Series, level: float = 0.95) -> tuple[float, float, float]:

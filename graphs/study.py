@@ -13,8 +13,8 @@ one copy of each model, and write to the same store). Ray starts a local instanc
 
 from __future__ import annotations
 
-import os
 import itertools
+import os
 from collections.abc import Callable, Generator, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field

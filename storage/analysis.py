@@ -20,9 +20,9 @@ from typing import Any
 
 import pandas as pd
 from sqlalchemy import Select, and_, select
+from tinmen.storage import Store, orm
 
 from tinmen.errors import ConfigError
-from tinmen.storage import Store, orm
 
 S, C, St = orm.Session, orm.Condition, orm.Step
 

@@ -33,7 +33,12 @@ from sqlalchemy import and_, delete, exists, func, inspect, or_, select, update
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DatabaseError
 from tinmen.storage import orm
-from tinmen.storage.db import create_store_engine, current_revision, head_revision
+from tinmen.storage.db import (
+    create_store_engine,
+    current_revision,
+    head_revision,
+    known_revisions,
+)
 
 from tinmen.config import db_url
 from tinmen.errors import StoreError
@@ -176,6 +181,10 @@ def _schema(conn: Connection, tables: set[str]) -> list[Problem]:
     if have == want and not missing:
         return []
     tail = f"; missing tables: {', '.join(missing)}" if missing else ""
+    if have is not None and have not in known_revisions():
+        return [Problem("schema", f"the store is at revision {have}, which this tinmen does "
+                                  f"not know (its newest is {want}): it was written by a newer "
+                                  f"tinmen; check it with that one{tail}")]
     return [Problem("schema", f"the store is at revision {have}, this tinmen's newest is "
                               f"{want}{tail}: run `tinmen db upgrade`")]
 

@@ -14,7 +14,6 @@ import socket
 from typing import Any
 
 from sqlalchemy import delete, exists, select, update
-
 from tinmen.storage import Store, orm
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -14,7 +15,7 @@ from sqlalchemy.exc import ArgumentError, DatabaseError, NoSuchModuleError
 from sqlalchemy.pool import NullPool
 from tinmen.models.registry import missing_dependency
 
-from tinmen.errors import StoreError
+from tinmen.errors import ConfigError, StoreError
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 BUSY_TIMEOUT_MS = 5000
@@ -24,7 +25,18 @@ PG_MIGRATION_LOCK = 0x74696E6D656E  # pg_advisory_xact_lock key: "tinmen" in ASC
 
 def busy_timeout_default() -> int:
     """How long a writer waits for a locked SQLite store (``TINMEN_BUSY_TIMEOUT_MS``)."""
-    return int(os.environ.get("TINMEN_BUSY_TIMEOUT_MS", BUSY_TIMEOUT_MS))
+    raw = os.environ.get("TINMEN_BUSY_TIMEOUT_MS", "").strip()
+    if not raw:
+        return BUSY_TIMEOUT_MS
+    try:
+        value = int(raw)
+    except ValueError:
+        value = -1
+    if not 0 <= value < 2**31:  # SQLite's busy_timeout is a C int of milliseconds
+        raise ConfigError(f"TINMEN_BUSY_TIMEOUT_MS must be a whole number of milliseconds "
+                          f"(0 … 2147483647), not '{raw[:40]}'; unset it for the default "
+                          f"{BUSY_TIMEOUT_MS}")
+    return value
 
 
 def create_store_engine(url: str, *, busy_timeout_ms: int | None = None) -> Engine:
@@ -78,6 +90,7 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
 
     if revision == "head" and _at_head(engine):
         return  # the common case takes no write lock (read-only stores open too)
+    check_known_revision(engine)
     cfg = _alembic_config()
     try:
         with _migration_transaction(engine) as conn:
@@ -95,11 +108,34 @@ def _alembic_config() -> Any:
     return cfg
 
 
+@functools.cache
 def head_revision() -> str | None:
-    """The newest revision this tinmen's migrations know."""
+    """The newest revision this tinmen's migrations know (read once: loading the migration
+    scripts costs ~40 ms, on every command)."""
     from alembic.script import ScriptDirectory
 
     return ScriptDirectory(str(MIGRATIONS)).get_current_head()
+
+
+@functools.cache
+def known_revisions() -> frozenset[str]:
+    from alembic.script import ScriptDirectory
+
+    return frozenset(s.revision for s in ScriptDirectory(str(MIGRATIONS)).walk_revisions())
+
+
+def check_known_revision(engine: Engine) -> None:
+    """A store at a schema revision this tinmen has never heard of was written by a newer
+    one: say so, rather than let Alembic fail half-way through a migration."""
+    try:
+        have = current_revision(engine)
+    except DatabaseError:
+        return  # not a readable store: the migration reports what is wrong
+    if have is not None and have not in known_revisions():
+        raise StoreError(f"the store {engine.url.render_as_string(hide_password=True)} is at "
+                         f"schema revision {have}, which this tinmen does not know (its newest "
+                         f"is {head_revision()}): it was written by a newer tinmen; upgrade "
+                         "tinmen, or pass another --db")
 
 
 def _at_head(engine: Engine) -> bool:

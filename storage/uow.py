@@ -11,6 +11,7 @@ and anything not committed is rolled back when the block exits::
 from __future__ import annotations
 
 from types import TracebackType
+from typing import Any
 
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DatabaseError, OperationalError
@@ -34,6 +35,7 @@ class Store:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self._factory = sessionmaker(engine, expire_on_commit=False)
+        self._checkpointer: Any = None  # LangGraph's saver, made by checkpointer_for
 
     @classmethod
     def open(cls, url: str | None = None, *, migrate: bool = True) -> Store:
@@ -55,6 +57,12 @@ class Store:
         return UnitOfWork(self)
 
     def close(self) -> None:
+        """Release the engine's connections and the checkpointer's own one (a PostgreSQL
+        saver holds a server connection until it is closed, not until it is collected)."""
+        saver, self._checkpointer = self._checkpointer, None
+        conn = getattr(saver, "conn", None)
+        if conn is not None:
+            conn.close()
         self.engine.dispose()
 
 

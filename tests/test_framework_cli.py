@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+
 from tinmen.cli import main
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"

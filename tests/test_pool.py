@@ -12,6 +12,7 @@ from tinmen.models.spec import ModelSpec
 
 from tinmen.errors import ConfigError, MissingDependencyError, UnknownModelError
 
+
 def spec(name: str, **kw) -> ModelSpec:
     """Distinct specs of one policy (the options differ, so the pool keys differ)."""
     source = "echo" if name.startswith("echo") else name

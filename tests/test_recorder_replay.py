@@ -11,7 +11,7 @@ from langgraph.types import interrupt
 from sqlalchemy import select, update
 from tinmen.graphs.example import AGENT as EXAMPLE
 from tinmen.graphs.replay import diff_sessions, fork_session, replay_session
-from tinmen.graphs.runtime import Context, AgentDef, recorded
+from tinmen.graphs.runtime import AgentDef, Context, recorded
 from tinmen.graphs.session import checkpointer_for, resume_session, run_session
 from tinmen.models.pool import ModelPool
 from tinmen.models.registry import resolve_spec

@@ -17,10 +17,10 @@ from tinmen.cli import (
     ExecutorOpt,
     JsonOpt,
     ModelOpt,
+    TrustOpt,
     emit_json,
     err,
     open_store,
-    TrustOpt,
     out,
     quiet_transformers,
 )
@@ -54,6 +54,8 @@ def parse_input(text: str | None) -> dict[str, Any]:
             data = json.loads(text)
     except (OSError, UnicodeDecodeError, ValueError) as exc:
         raise ConfigError(f"--input must be a JSON object or a .json/.toml file: {exc}") from exc
+    except RecursionError:
+        raise ConfigError("--input is nested too deeply to read") from None
     if not isinstance(data, dict):
         raise ConfigError("--input must be a JSON object ({\"key\": value, ...})")
     return data
@@ -94,13 +96,12 @@ def run(agent: AgentArg, model: ModelOpt = None, sets: SetOpt = None,
             "terminal, or the session pauses).")] = None,
         trust_remote_code: TrustOpt = False, db: DbOpt = None, as_json: JsonOpt = False) -> None:
     """Run one session of any agent and store it; prints its output and how to inspect it."""
+    from tinmen.api import session_counts
     from tinmen.graphs.definition import parse_sets
     from tinmen.graphs.registry import load_agent
     from tinmen.graphs.session import SessionSpec, checkpointer_for, start_session
     from tinmen.models.pool import ModelPool
     from tinmen.models.registry import parse_bindings
-
-    from tinmen.api import session_counts
 
     definition = load_agent(agent)
     spec = SessionSpec.create(definition, parse_input(input),
@@ -240,3 +241,6 @@ def register(app: typer.Typer) -> None:
     app.command()(report)
     app.command()(export)
     app.add_typer(study_app, name="study")
+    from tinmen.cli_view import view  # fastapi itself is imported only when `view` runs
+
+    app.command()(view)
