@@ -112,7 +112,11 @@ def resolve_spec(text: str) -> ModelSpec:
     if text in named:
         return ModelSpec.validated({"name": text, **named[text]}, where=f"'{text}'")
     if text.endswith((".json", ".toml")) and Path(text).exists():
-        return ModelSpec.from_file(text)
+        spec = ModelSpec.from_file(text)
+        if spec.backend not in BACKENDS:  # refused here, not when the session loads it
+            raise UnknownModelError(f"model spec {text}: unknown backend '{spec.backend}'; "
+                                    f"use one of {', '.join(BACKENDS.names())}")
+        return spec
     backend, sep, source = text.partition(":")
     if sep and backend in BACKENDS and source:
         return ModelSpec.validated({"name": text, "backend": backend, "source": source},

@@ -31,17 +31,21 @@ def build_tokenizer(path: Path, vocab_size: int = 300):
     return fast
 
 
-def build_tiny_lm(path: Path, *, seed: int = 0, layers: int = 2) -> Path:
-    """A 2-layer Llama with a byte-level BPE tokenizer and a chat template."""
+def build_tiny_lm(path: Path, *, seed: int = 0, layers: int = 2, hidden_size: int = 32,
+                  heads: int = 4, max_positions: int = 256) -> Path:
+    """A 2-layer Llama with a byte-level BPE tokenizer and a chat template. vLLM serves it
+    with ``hidden_size=64, heads=2, max_positions=2048`` (its CPU attention needs a head
+    size of at least 32, and a context as long as its ``--max-model-len``)."""
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM
 
     path = Path(path)
     tok = build_tokenizer(path)
     torch.manual_seed(seed)
-    config = LlamaConfig(vocab_size=len(tok), hidden_size=32, intermediate_size=64,
-                         num_hidden_layers=layers, num_attention_heads=4, num_key_value_heads=2,
-                         max_position_embeddings=256, pad_token_id=tok.pad_token_id,
+    config = LlamaConfig(vocab_size=len(tok), hidden_size=hidden_size,
+                         intermediate_size=2 * hidden_size, num_hidden_layers=layers,
+                         num_attention_heads=heads, num_key_value_heads=max(1, heads // 2),
+                         max_position_embeddings=max_positions, pad_token_id=tok.pad_token_id,
                          eos_token_id=tok.eos_token_id, bos_token_id=tok.bos_token_id)
     LlamaForCausalLM(config).save_pretrained(path)
     return path

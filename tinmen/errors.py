@@ -45,3 +45,16 @@ class ReplayDivergence(TinmenError):
 
 class BeliefEditError(TinmenError):
     """A user edit of a belief graph that names something missing or is malformed."""
+
+
+class ServedModelError(TinmenError):
+    """A served model (``openai-compatible``) could not be reached or kept failing; carries
+    how many times the request was retried before giving up."""
+
+    def __init__(self, message: str, *, retries: int = 0) -> None:
+        super().__init__(message)
+        self.retries = retries
+
+
+class ServerRefusedError(ConfigError):
+    """A served model's server cannot do what was asked (an endpoint, log-probs, a schema)."""
