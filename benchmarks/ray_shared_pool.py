@@ -35,7 +35,7 @@ def ray_rss_mb() -> float:
 
 
 def own_pool_trial(url: str, plan: Any, sid: int, cond_id: int, cond: Any, rep: int,
-                   pool: Any) -> None:
+                   pool: Any) -> bool:
     """The per-worker design: ignore the shared actor, load the model in this process."""
     import tinmen.graphs.study as study
     from tinmen.models.pool import ModelPool
@@ -45,7 +45,7 @@ def own_pool_trial(url: str, plan: Any, sid: int, cond_id: int, cond: Any, rep: 
     own_pool_trial.pool = mine  # type: ignore[attr-defined]  # per worker process, by design
     store = Store.open(url, migrate=False)
     try:
-        study._trial(store, plan, sid, cond_id, cond, rep, mine)
+        return study._trial(store, plan, sid, cond_id, cond, rep, mine)
     finally:
         store.close()
 

@@ -76,7 +76,7 @@ class AgentDef:
 
 def _validated(model: type[BaseModel], data: dict[str, Any], what: str) -> dict[str, Any]:
     try:
-        return model.model_validate(data).model_dump(mode="json")
+        return _storable(model.model_validate(data).model_dump(mode="json"), what)
     except ValidationError as exc:
         err = exc.errors()[0]
         key = ".".join(str(part) for part in err["loc"]) or "value"
@@ -85,6 +85,28 @@ def _validated(model: type[BaseModel], data: dict[str, Any], what: str) -> dict[
             raise ConfigError(f"unknown {what} '{key}'; known: {known}") from None
         shown = repr(err.get("input"))[:80]
         raise ConfigError(f"bad {what} {key}={shown}: {err['msg']}") from None
+
+
+def _storable(values: dict[str, Any], what: str) -> dict[str, Any]:
+    """Options and inputs are stored (and seeds derived from them): an integer past 64
+    bits or a nan is refused here, whatever the agent's model allows."""
+    import math
+
+    def check(key: str, value: Any) -> None:
+        if isinstance(value, dict):
+            for k, v in value.items():
+                check(f"{key}.{k}", v)
+        elif isinstance(value, list | tuple):
+            for v in value:
+                check(key, v)
+        elif isinstance(value, int) and not isinstance(value, bool) and \
+                not -2**63 <= value < 2**63:
+            raise ConfigError(f"bad {what} {key}={value}: too large (the most is 2**63 - 1)")
+        elif isinstance(value, float) and not math.isfinite(value):
+            raise ConfigError(f"bad {what} {key}={value}: not a finite number")
+    for key, value in values.items():
+        check(key, value)
+    return values
 
 
 def parse_sets(items: list[str] | None) -> dict[str, Any]:

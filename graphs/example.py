@@ -11,6 +11,7 @@ from typing import Literal, TypedDict
 
 from langgraph.graph import END, START, StateGraph
 from langgraph.runtime import Runtime
+from langgraph.types import Checkpointer
 from pydantic import BaseModel, ConfigDict, Field
 from tinmen.graphs.runtime import AgentDef, Context, recorded
 
@@ -74,10 +75,10 @@ def write(state: State, runtime: Runtime[Context]) -> State:
 
 
 def route(state: State) -> Literal["write", "__end__"]:
-    return "write" if state.get("topic") else END
+    return "write" if state.get("topic") else "__end__"
 
 
-def build(checkpointer: object) -> object:
+def build(checkpointer: Checkpointer) -> object:
     g = StateGraph(State, context_schema=Context)
     g.add_node("classify", recorded("classify", classify, agent="agent"))
     g.add_node("decide", recorded("decide", decide, agent="agent"))

@@ -85,7 +85,7 @@ def _cells(grid: Grid) -> list[tuple[str, dict[str, Any], dict[str, Any], dict[s
     """(key, inputs, options, role -> spec text) of every condition."""
     axes = [[(name, v) for v in values] for name, values in sorted(grid.axes.items())]
     models = [[(role, s) for s in specs] for role, specs in sorted(grid.models.items())]
-    explicit = grid.conditions or [None]
+    explicit: list[ExplicitCondition | None] = [*grid.conditions] or [None]
     out = []
     for opts, roles, cond in itertools.product(itertools.product(*axes),
                                                itertools.product(*models), explicit):

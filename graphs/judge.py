@@ -24,8 +24,9 @@ from __future__ import annotations
 
 from typing import Any, Literal, TypedDict
 
-from langgraph.graph import END, START, StateGraph
+from langgraph.graph import START, StateGraph
 from langgraph.runtime import Runtime
+from langgraph.types import Checkpointer
 from pydantic import BaseModel, ConfigDict, Field
 from tinmen.agents.judge import recipes, rubric, tiny
 from tinmen.agents.judge.pairs import PairBeliefs, keep_pair, select_pair, sigmoid, similarity
@@ -127,9 +128,11 @@ class State(TypedDict, total=False):
 def _bind(ctx: Context, state: State) -> None:
     """Point the roles at the checkpoints this state names (every node starts with this)."""
     ctx.models.rebind("trainer", TRAINER)
-    for role, key in (("policy", "policy"), ("reference", "previous"), ("sft_judge", "sft")):
-        if state.get(key):
-            ctx.models.rebind(role, ModelSpec.model_validate(state[key]))
+    specs = (("policy", state.get("policy")), ("reference", state.get("previous")),
+             ("sft_judge", state.get("sft")))
+    for role, spec in specs:
+        if spec:
+            ctx.models.rebind(role, ModelSpec.model_validate(spec))
 
 
 def _root() -> Any:
@@ -372,10 +375,10 @@ def _judge_graded_set(ctx: Context, split: str, style: str) -> None:
 
 
 def route(state: State) -> Literal["generate", "__end__"]:
-    return "generate" if state["t"] < state["iterations"] else END
+    return "generate" if state["t"] < state["iterations"] else "__end__"
 
 
-def build(checkpointer: object) -> object:
+def build(checkpointer: Checkpointer) -> object:
     g = StateGraph(State, context_schema=Context)
     for name, fn in (("seed", seed), ("generate", generate), ("judge", judge), ("pair", pair),
                      ("update", update), ("evaluate", evaluate)):

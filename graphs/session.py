@@ -281,8 +281,22 @@ def _pause(store: Store, recorder: Recorder, payload: Any, *, waiting: int = 0) 
 
 
 def _record_answer(recorder: Recorder, payload: Any, response: Any) -> None:
+    check_answer(response)
     kind = str(payload.get("kind", "answer")) if isinstance(payload, dict) else "answer"
     recorder.human_input(kind, payload, response)
+
+
+def check_answer(response: Any) -> None:
+    """An answer is stored as JSON text before the agent acts on it: one that cannot be
+    (invalid UTF-8, nan, an object) is refused here, and the session stays paused."""
+    import json
+
+    try:
+        json.dumps(response, allow_nan=False).encode("utf-8")
+    except (TypeError, ValueError, RecursionError) as exc:
+        shown = repr(response)[:60]
+        raise ConfigError(f"cannot store the answer {shown}: {exc}; answer with plain "
+                          "UTF-8 text (the session is still paused: resume it)") from None
 
 
 def resume_session(store: Store, session_id: str, answer: Answer, *, pool: Any) -> SessionResult:

@@ -20,6 +20,7 @@ from typing import Any, Literal, TypedDict
 
 from langgraph.graph import END, START, StateGraph
 from langgraph.runtime import Runtime
+from langgraph.types import Checkpointer
 from pydantic import BaseModel, ConfigDict, Field
 from tinmen.agents.shopper import market_prompts as mp
 from tinmen.agents.shopper import prompts as pp
@@ -158,7 +159,7 @@ def decide(state: State, runtime: Runtime[Context]) -> State:
     return {"answer": state["outcome"]["answer"], "outcome": out}
 
 
-def _build_paper(checkpointer: object) -> object:
+def _build_paper(checkpointer: Checkpointer) -> object:
     g = StateGraph(State, context_schema=Context)
     for name, fn in (("probe", probe), ("answer", answer), ("decide", decide)):
         g.add_node(name, recorded(name, fn, agent="agent"))
@@ -264,7 +265,7 @@ def route_ask(state: State) -> Literal["ask", "buy"]:
     return "ask" if state.get("action") == "ask" else "buy"
 
 
-def _build_market(checkpointer: object) -> object:
+def _build_market(checkpointer: Checkpointer) -> object:
     g = StateGraph(State, context_schema=Context)
     for name, fn in (("search", search), ("inspect", inspect), ("ask_or_buy", ask_or_buy),
                      ("ask", ask), ("buy", buy)):

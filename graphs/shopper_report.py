@@ -81,12 +81,14 @@ def paper_query(study_id: int) -> Select[Any]:
     paper_item = orm.Decision.chosen["paper_item"].as_integer()
     customer = P["customer_item"].as_integer()
     m = orm.Metric
-    stmt = select(*_axes(), func.count(orm.Session.id).label("n"),
-                  func.count(item).label("parsed"),
-                  func.sum(case((item != customer, 1), else_=0)).label("overrides"),
-                  func.count(paper_item).label("parsed_paper"),
-                  func.sum(case((paper_item != customer, 1), else_=0)).label("overrides_paper"),
-                  func.avg(m.value).label("p_override"))
+    stmt: Select[Any] = select(*_axes(), func.count(orm.Session.id).label("n"),
+                               func.count(item).label("parsed"),
+                               func.sum(case((item != customer, 1), else_=0))
+                               .label("overrides"),
+                               func.count(paper_item).label("parsed_paper"),
+                               func.sum(case((paper_item != customer, 1), else_=0))
+                               .label("overrides_paper"),
+                               func.avg(m.value).label("p_override"))
     stmt = _study_sessions(stmt, study_id)
     return (stmt.join(orm.Decision, and_(orm.Decision.session_id == orm.Session.id,
                                          orm.Decision.kind == "purchase"))

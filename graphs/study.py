@@ -14,6 +14,7 @@ one copy of each model, and write to the same store). Ray starts a local instanc
 from __future__ import annotations
 
 import itertools
+import logging
 import os
 from collections.abc import Callable, Generator, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
@@ -23,7 +24,7 @@ from typing import Any
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from tinmen.graphs.definition import AgentDef
-from tinmen.graphs.session import SessionSpec, start_session
+from tinmen.graphs.session import SessionSpec, check_seed, start_session
 from tinmen.models.client import derive_seed
 from tinmen.models.pool import ModelPool
 from tinmen.models.spec import ModelSpec
@@ -32,6 +33,7 @@ from tinmen.storage import Store, claims, orm
 from tinmen.errors import ConfigError
 
 EXECUTORS = ("threads", "ray")
+MAX_REPS = 100_000  # as a grid file allows: more is a typo, not a study
 
 
 @dataclass(frozen=True)
@@ -63,8 +65,10 @@ class StudyPlan:
 
     def validate(self) -> None:
         """Every condition's first session validated before the study is written."""
-        if self.reps < 1:
-            raise ConfigError(f"a study needs at least one repetition, not {self.reps}")
+        if not 1 <= self.reps <= MAX_REPS:
+            raise ConfigError(f"a study runs 1 … {MAX_REPS:,} repetitions of each condition, "
+                              f"not {self.reps}")
+        check_seed(self.seed)
         if not self.conditions:
             raise ConfigError("the study's grid has no conditions")
         for cond in self.conditions:
@@ -210,7 +214,7 @@ def _on_ray(store: Store, plan: StudyPlan, sid: int, cond_ids: dict[str, int],
     if not ray.is_initialized():  # started once per process; Ray shuts it down at exit
         address = os.environ.get("RAY_ADDRESS")
         ray.init(address=address, num_cpus=None if address else max(1, workers),
-                 include_dashboard=False, log_to_driver=False, logging_level="WARNING")
+                 include_dashboard=False, log_to_driver=False, logging_level=logging.WARNING)
     from tinmen.models.remote import start_pool_actor
 
     url = store.engine.url.render_as_string(hide_password=False)

@@ -38,6 +38,7 @@ from typing import Annotated, Any, Literal, TypedDict
 import numpy as np
 from langgraph.graph import END, START, StateGraph
 from langgraph.runtime import Runtime
+from langgraph.types import Checkpointer
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from tinmen.agents.w2s.pipeline import (
     PipelineConfig,
@@ -354,7 +355,7 @@ def route(state: State) -> Literal["train_intermediate", "train_student"]:
     return "train_intermediate" if state.get("bootstrap") else "train_student"
 
 
-def build(checkpointer: object) -> object:
+def build(checkpointer: Checkpointer) -> object:
     g = StateGraph(State, context_schema=Context)
     for name, fn in (("split", split), ("train_weak", train_weak), ("weak_labels", weak_labels),
                      ("train_intermediate", train_intermediate),
@@ -403,8 +404,9 @@ def conditions(task: str, ladder: list[str], losses: list[str], conflicts: list[
     first → middle → last for each loss × conflict."""
     from tinmen.graphs.study import Condition
 
-    chains = [(ladder[i], None, ladder[j]) for i in range(len(ladder))
-              for j in range(i + 1, len(ladder))]
+    chains: list[tuple[str, str | None, str]] = [
+        (ladder[i], None, ladder[j]) for i in range(len(ladder))
+        for j in range(i + 1, len(ladder))]
     if bootstrap:
         if len(ladder) != 3:
             raise ConfigError("--bootstrap needs a three-rung ladder weak,intermediate,strong")

@@ -227,7 +227,8 @@ def _widest_regions(rows: list[dict[str, Any]], widest: dict[str, Any] | None) -
     if widest is None:
         return {}
     rs = [r for r in rows if r["condition"] == widest["condition"]]
-    regions = {k: _mean([r["regions"][k] for r in rs]) for k in rs[0]["regions"]}
+    regions: dict[str, Any] = {k: _mean([r["regions"][k] for r in rs])
+                               for k in rs[0]["regions"]}
     regions["superficial_gap"] = widest["superficial_gap"]
     if "tax_table" in rs[0]:
         regions["tax_table"] = {k: _mean([r["tax_table"][k] for r in rs])

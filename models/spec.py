@@ -69,6 +69,8 @@ class ModelSpec(BaseModel):
             data = tomllib.loads(text) if path.suffix == ".toml" else json.loads(text)
         except (OSError, ValueError) as exc:
             raise ConfigError(f"cannot read model spec {path}: {exc}") from exc
+        except RecursionError:
+            raise ConfigError(f"cannot read model spec {path}: it is nested too deeply") from None
         return cls.validated(data, where=str(path))
 
     @classmethod

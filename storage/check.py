@@ -114,9 +114,11 @@ def open_existing(url: str | None) -> Engine:
     engine = create_store_engine(url)
     database = engine.url.database
     if engine.dialect.name == "sqlite" and database not in (None, "", ":memory:"):
-        if not Path(database).expanduser().is_file():
+        path = Path(database).expanduser()
+        if not path.is_file() or path.stat().st_size == 0:  # (opening an empty file writes)
             engine.dispose()
-            raise StoreError(f"no store at {database}; pass the --db of an existing store")
+            what = "an empty file" if path.is_file() else "no store"
+            raise StoreError(f"{what} at {database}; pass the --db of an existing store")
     return engine
 
 

@@ -45,7 +45,7 @@ def claim(store: Store, study_id: int, condition_id: int, rep: int) -> bool:
                "pid": os.getpid(), "host": socket.gethostname(), "claimed_at": orm.utcnow()}
         inserted = uow.session.execute(_insert_new(store).values(**row))
         uow.commit()
-        if inserted.rowcount == 1:  # type: ignore[attr-defined]
+        if inserted.rowcount == 1:
             return True
     with store.unit_of_work() as uow:
         db = uow.session
@@ -60,17 +60,17 @@ def claim(store: Store, study_id: int, condition_id: int, rep: int) -> bool:
                           .values(pid=os.getpid(), host=socket.gethostname(),
                                   claimed_at=orm.utcnow()))
         uow.commit()
-        return took.rowcount == 1  # type: ignore[attr-defined]
+        return took.rowcount == 1
 
 
 def _insert_new(store: Store) -> Any:
     """INSERT … ON CONFLICT DO NOTHING: the database decides who gets a grid point, in one
     statement, with no error to catch (both SQLite and PostgreSQL have it)."""
     if store.engine.url.get_backend_name() == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    return insert(orm.TrialClaim).on_conflict_do_nothing()
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+        return pg_insert(orm.TrialClaim).on_conflict_do_nothing()
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+    return sqlite_insert(orm.TrialClaim).on_conflict_do_nothing()
 
 
 def release(store: Store, study_id: int, condition_id: int, rep: int) -> None:

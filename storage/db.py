@@ -43,16 +43,21 @@ def create_store_engine(url: str, *, busy_timeout_ms: int | None = None) -> Engi
     """An engine for ``url``; SQLite gets WAL, busy_timeout and foreign keys per connection."""
     if busy_timeout_ms is None:
         busy_timeout_ms = busy_timeout_default()
+    bad_url = StoreError(f"bad database URL '{url[:200]}': use a SQLAlchemy URL such as "
+                         "sqlite:///tinmen.db or postgresql+psycopg://user@host/db, or a path "
+                         "ending in .db")
+    if "\x00" in url:
+        raise bad_url
     try:
         parsed = make_url(url)
     except ArgumentError as exc:
-        raise StoreError(f"bad database URL '{url}': use a SQLAlchemy URL such as "
-                         "sqlite:///tinmen.db or postgresql+psycopg://user@host/db, or a path "
-                         "ending in .db") from exc
+        raise bad_url from exc
     try:
         if parsed.get_backend_name() == "sqlite":
             return _sqlite_engine(url, parsed.database, busy_timeout_ms)
         return create_engine(url, pool_pre_ping=True)
+    except ArgumentError as exc:  # e.g. sqlite://0: parsed, but not a URL SQLAlchemy opens
+        raise bad_url from exc
     except NoSuchModuleError as exc:
         raise StoreError(f"bad database URL '{url}': unknown database dialect "
                          f"'{parsed.drivername}'") from exc

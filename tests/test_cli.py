@@ -56,6 +56,9 @@ def test_user_errors_are_one_line(capsys, db_url, tmp_path):
     one_line_error(capsys, ["example", "--db", db_url, "-m", "agent=gpt-17"], "unknown model")
     one_line_error(capsys, ["example", "--db", db_url, "-m", "critic=smollm2"], "unknown role")
     one_line_error(capsys, ["sessions", "--db", "nosuch://x"], "bad database URL")
+    one_line_error(capsys, ["show", "nope", "--db", db_url], "no store at")  # none made
+    assert main(["db", "upgrade", "--db", db_url]) == 0
+    capsys.readouterr()
     one_line_error(capsys, ["show", "nope", "--db", db_url], "no session 'nope'")
     bad = tmp_path / "spec.json"
     bad.write_text("{not json")
@@ -81,6 +84,8 @@ def test_locked_store_is_one_line(capsys, tmp_path, monkeypatch):
 
 
 def test_db_status_and_models_list(capsys, db_url):
+    assert main(["db", "upgrade", "--db", db_url]) == 0  # status reads an existing store
+    capsys.readouterr()
     status = run_json(capsys, ["db", "status", "--db", db_url])
     assert status["revision"] == current_head() and "model_call" in status["rows"]
     listed = run_json(capsys, ["models", "list", "--load", "scripted:echo"])

@@ -16,7 +16,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from tinmen.errors import ConfigError, TinmenError
+from tinmen.errors import ConfigError, StoreError, TinmenError
 from tinmen.plugins import Registry
 
 app = typer.Typer(help="tinmen: LangGraph agents on shared HuggingFace model pools, every "
@@ -31,8 +31,19 @@ app.add_typer(models_app, name="models")
 out = Console()
 err = Console(stderr=True)
 
+
+
+def _given_db(value: str | None) -> str | None:
+    """``--db ""`` is a mistake (an unset variable in a script), not ./tinmen.db."""
+    if value is not None and not value.strip():
+        raise typer.BadParameter("is empty: pass a SQLAlchemy URL or a path ending in .db "
+                                 "(or leave --db out for TINMEN_DB / ./tinmen.db)")
+    return value
+
+
 DbOpt = Annotated[str | None, typer.Option(
-    "--db", help="The store: a SQLAlchemy URL (sqlite:///runs.db, postgresql+psycopg://…) or a "
+    "--db", callback=_given_db,
+    help="The store: a SQLAlchemy URL (sqlite:///runs.db, postgresql+psycopg://…) or a "
     "path ending in .db (env TINMEN_DB; default sqlite:///tinmen.db in the current folder).")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
 ExecutorOpt = Annotated[str, typer.Option(
@@ -48,9 +59,25 @@ ModelOpt = Annotated[list[str] | None, typer.Option(
     "BACKEND:SOURCE (scripted:t2i, transformers-lm:/path) or a .json/.toml spec file.")]
 
 
-def open_store(db: str | None) -> Any:
+def open_store(db: str | None, *, create: bool = True) -> Any:
+    """The store at ``db``; ``create=False`` (commands that only read or extend what is
+    there) refuses a SQLite path with no store rather than leave an empty one behind."""
     from tinmen.storage import Store
 
+    if not create:
+        from tinmen.storage.check import open_existing
+        from tinmen.storage.db import current_revision, store_error
+
+        engine = open_existing(db)
+        try:
+            revision = current_revision(engine)
+        except Exception as exc:  # noqa: BLE001 - a driver error: one line that says what
+            raise store_error(exc, engine.url.render_as_string(hide_password=True)) from exc
+        finally:
+            engine.dispose()
+        if revision is None:
+            raise StoreError(f"{engine.url.render_as_string(hide_password=True)} holds no "
+                             "tinmen store; pass the --db of an existing store")
     return Store.open(db)
 
 
@@ -86,7 +113,8 @@ def sessions(db: DbOpt = None, study: Annotated[int | None, typer.Option(
     """List stored sessions, newest first."""
     from tinmen.api import list_sessions
 
-    rows = list_sessions(open_store(db), study=study, graph=graph, agent=agent, limit=limit)
+    rows = list_sessions(open_store(db, create=False), study=study, graph=graph, agent=agent,
+                         limit=limit)
     if as_json:
         return emit_json(rows)
     table = Table("id", "graph", "mode", "status", "study", "steps", "parent", "created")
@@ -103,7 +131,7 @@ def show(session: Annotated[str, typer.Argument(help="Session id (or a unique pr
     from tinmen.api import show_session
     from tinmen.storage.check import quick_check_warning
 
-    store = open_store(db)
+    store = open_store(db, create=False)
     if warning := quick_check_warning(store):  # a damaged file: say so before showing it
         err.print(warning, highlight=False, soft_wrap=True)
     data = show_session(store, session)
@@ -133,7 +161,7 @@ def replay(session: Annotated[str, typer.Argument(help="Session id to replay exa
     from tinmen.graphs.replay import replay_session
     from tinmen.storage.check import quick_check_warning
 
-    store = open_store(db)
+    store = open_store(db, create=False)
     if warning := quick_check_warning(store):  # a damaged file: say so before replaying it
         err.print(warning, highlight=False, soft_wrap=True)
     report = replay_session(store, session)
@@ -174,7 +202,7 @@ def fork(session: Annotated[str, typer.Argument(help="Session id to fork.")],
         if not sep or not role.strip():
             raise TinmenError(f"--model expects ROLE=SPEC, got '{item}'")
         bindings[role.strip()] = resolve_spec(spec)
-    store = open_store(db)
+    store = open_store(db, create=False)
     quiet_transformers()
     pool = ModelPool(allow_remote_code=trust_remote_code)
     result = fork_session(store, session, at_step, bindings, pool=pool, seed=seed,
@@ -207,7 +235,7 @@ def resume(session: Annotated[str, typer.Argument(help="An interrupted session's
             return None
         return typer.prompt(str(question))
 
-    result = resume_session(open_store(db), session, ask,
+    result = resume_session(open_store(db, create=False), session, ask,
                             pool=ModelPool(allow_remote_code=trust_remote_code))
     out.print(f"session {result.session_id}: {result.status}")
 
@@ -217,7 +245,7 @@ def diff(a: str, b: str, db: DbOpt = None, as_json: JsonOpt = False) -> None:
     """How two sessions' beliefs and decisions differ."""
     from tinmen.graphs.replay import diff_sessions
 
-    lines = diff_sessions(open_store(db), a, b, limit=200)
+    lines = diff_sessions(open_store(db, create=False), a, b, limit=200)
     if as_json:
         return emit_json(lines)
     for line in lines or ["(identical beliefs and decisions)"]:
@@ -283,7 +311,7 @@ def db_status(db: DbOpt = None, as_json: JsonOpt = False) -> None:
     from tinmen.storage import orm
     from tinmen.storage.db import current_revision
 
-    store = open_store(db)
+    store = open_store(db, create=False)
     with store.unit_of_work() as uow:
         counts = {t.name: uow.session.scalar(select(func.count()).select_from(t))
                   for t in orm.Base.metadata.sorted_tables}
@@ -365,10 +393,15 @@ def main(argv: list[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in args or os.environ.get("TINMEN_DEBUG") == "1"
     args = [a for a in args if a != "--debug"]
+    if bad := next((a for a in args if not _is_utf8(a)), None):
+        shown = bad.encode("utf-8", "backslashreplace").decode("utf-8")
+        err.print(f"[red]error:[/] the argument '{escape(shown[:80])}' is not valid UTF-8; "
+                  "pass text (and file names) in UTF-8", highlight=False, soft_wrap=True)
+        return 2
     register_agent_commands()
     try:
         # without standalone mode click *returns* a typer.Exit's code instead of raising it
-        code = app(args=args, standalone_mode=False)
+        code = _command()(args=args, standalone_mode=False, prog_name="tinmen")
     except TinmenError as exc:
         err.print(f"[red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
         return 2
@@ -377,6 +410,13 @@ def main(argv: list[str] | None = None) -> int:
     except (typer.Abort, KeyboardInterrupt):
         err.print("interrupted")
         return 130
+    except OSError as exc:  # the environment (a path, permissions, a full disk), not a bug
+        if debug:
+            raise
+        where = f" {exc.filename}"[:200] if exc.filename else ""
+        err.print(f"[red]error:[/] {escape(exc.strerror or str(exc))}:{escape(where)}; check the "
+                  "path, its permissions and the free space", highlight=False, soft_wrap=True)
+        return 2
     except Exception as exc:
         if _is_click_error(exc):
             return _usage_error(exc)
@@ -386,15 +426,73 @@ def main(argv: list[str] | None = None) -> int:
     return code if isinstance(code, int) else 0
 
 
+_BUILT: tuple[tuple[int, int], Any] | None = None
+INT64 = 2**63  # what SQLite (and PostgreSQL's BIGINT) can hold: -2**63 … 2**63 - 1
+
+
+def _command() -> Any:
+    """The click command tree of ``app``: built once (typer rebuilds it on every call, about
+    0.1 s), with every number parameter of every command bounded (:func:`_bounded`)."""
+    global _BUILT
+    key = (len(app.registered_commands), len(app.registered_groups))
+    if _BUILT is None or _BUILT[0] != key:
+        import functools
+
+        import typer.main
+
+        command = typer.main.get_command(app)
+        for param in _all_params(command):
+            param.process_value = functools.partial(_bounded, param, param.process_value)
+        _BUILT = (key, command)
+    return _BUILT[1]
+
+
+def _all_params(command: Any) -> list[Any]:
+    found = list(command.params)
+    for sub in (getattr(command, "commands", None) or {}).values():
+        found += _all_params(sub)
+    return found
+
+
+def _bounded(param: Any, process: Any, ctx: Any, value: Any) -> Any:
+    """A number no store can hold or no computation can use is a usage error of the
+    option that took it (an integer past 64 bits, nan, inf), for every command at once."""
+    import math
+
+    value = process(ctx, value)
+    for item in value if isinstance(value, list | tuple) else (value,):
+        if isinstance(item, bool):
+            continue
+        if isinstance(item, int) and not -INT64 <= item < INT64:
+            raise typer.BadParameter(f"{item} is too large (the most is 2**63 - 1)",
+                                     ctx=ctx, param=param)
+        if isinstance(item, float) and not math.isfinite(item):
+            raise typer.BadParameter(f"{item} is not a finite number", ctx=ctx, param=param)
+    return value
+
+
+def _is_utf8(arg: str) -> bool:
+    """Python hands over argv bytes that are not UTF-8 as lone surrogates; nothing made of
+    them can be stored or shown."""
+    try:
+        arg.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def _is_click_error(exc: BaseException) -> bool:
     """typer ships its own copy of click; its exceptions are not click's."""
     import click
 
+    errors: tuple[type[BaseException], ...] = (click.ClickException,)
     try:
         from typer._click.exceptions import ClickException as TyperClickException
     except ImportError:  # an older typer uses click itself
-        TyperClickException = click.ClickException
-    return isinstance(exc, click.ClickException | TyperClickException)
+        pass
+    else:
+        errors += (TyperClickException,)
+    return isinstance(exc, errors)
 
 
 def _usage_error(exc: Any) -> int:

@@ -186,7 +186,7 @@ def studies(db: DbOpt = None, limit: Annotated[int, typer.Option(min=1)] = 50,
     """Stored studies, newest first, with their progress."""
     from tinmen.api import list_studies
 
-    rows = list_studies(open_store(db), limit=limit)
+    rows = list_studies(open_store(db, create=False), limit=limit)
     if as_json:
         return emit_json(rows)
     table = Table("id", "name", "agent", "status", "conditions", "sessions", "created")
@@ -206,7 +206,7 @@ def report(study: Annotated[int, typer.Argument(metavar="STUDY", help="Study id.
     """A study's report: the agent's own, else per-condition metrics with 95% intervals."""
     from tinmen.graphs.report import report as make_report
 
-    result = make_report(open_store(db), study, out_dir, generic=generic)
+    result = make_report(open_store(db, create=False), study, out_dir, generic=generic)
     if as_json:
         return emit_json(result)
     table_path = result.get("table")
@@ -227,7 +227,7 @@ def export(study: Annotated[int, typer.Argument(metavar="STUDY", help="Study id.
     inputs as one file each (the analysis API's DataFrames)."""
     from tinmen.storage.analysis import export_study
 
-    written = export_study(open_store(db), study, out_dir, fmt)
+    written = export_study(open_store(db, create=False), study, out_dir, fmt)
     if as_json:
         return emit_json({k: str(v) for k, v in written.items()})
     for name, path in written.items():

@@ -62,7 +62,8 @@ def save_image(store: Any, sha: str | None, name: str) -> Path | None:
     with Image.open(path) as image:  # tiny model pictures: also an enlarged copy to look at
         if max(image.size) < 128:
             factor = 256 // max(image.size)
-            image.resize((image.width * factor, image.height * factor), Image.NEAREST).save(
+            size = (image.width * factor, image.height * factor)
+            image.resize(size, Image.Resampling.NEAREST).save(
                 path.with_name(f"{name}-x{factor}.png"))
     return path
 

@@ -184,9 +184,12 @@ def synthetic_items(n: int, seed: int = 0) -> list[Item]:
 def load_items(path: str | Path) -> list[Item]:
     """Items from JSONL, one ``{"id", "short", "long", "scene"?}`` object per line."""
     try:
-        lines = Path(path).read_text().splitlines()
+        lines = Path(path).read_text(encoding="utf-8").splitlines()
     except OSError as exc:
         raise ConfigError(f"cannot read items file {path}: {exc.strerror}") from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"items file {path} is not UTF-8 text ({exc.reason} at byte "
+                          f"{exc.start}); save it as UTF-8") from exc
     items = [_item(path, number, line) for number, line in enumerate(lines, 1)
              if line.strip()]
     if not items:
@@ -202,6 +205,8 @@ def _item(path: str | Path, number: int, line: str) -> Item:
     try:
         data: Any = json.loads(line)
         return Item.model_validate(data)
+    except RecursionError:
+        raise ConfigError(f"{path}:{number}: nested too deeply to read") from None
     except json.JSONDecodeError as exc:
         why = f"not JSON: {exc.msg} at column {exc.colno}"
         raise ConfigError(f"{path}:{number}: {why}; each line must be one JSON object "

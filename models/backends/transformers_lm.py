@@ -133,7 +133,8 @@ class TransformersLM(TorchModuleBackend):
                               "model directory or a hub id in the local cache (tinmen never "
                               "downloads)") from exc
         device = pick_device(spec.device)
-        return cls(model.to(device), tok, device)
+        # transformers wraps PreTrainedModel.to with functools.wraps, so its stub loses self
+        return cls(model.to(device), tok, device)  # type: ignore[arg-type]
 
     # -- prompts ----------------------------------------------------------------
     def render(self, prompt: Prompt) -> str:

@@ -93,7 +93,7 @@ class VQAScorer(TorchModuleBackend):
             source = resolve_source(spec.source)
         except ConfigError as exc:
             raise ConfigError(f"cannot load VQA scorer '{spec.name}': {exc}") from exc
-        local = {"local_files_only": True}
+        local: dict[str, Any] = {"local_files_only": True}
         weights, code = load_options(spec), code_options(spec)  # no folder code, no pickles
         try:
             config = transformers.AutoConfig.from_pretrained(source, **local, **code)

@@ -90,6 +90,7 @@ def build_tokenizer() -> Any:
 
 
 def build_image_processor() -> Any:
+    Processor: type[Any]
     try:  # transformers >= 5 without torchvision: the PIL processor, by its own name
         from transformers import CLIPImageProcessorPil as Processor
     except ImportError:  # pragma: no cover - older transformers
@@ -379,7 +380,8 @@ def train_diffusion(out: Path, clip_folder: Path, vae_steps: int, unet_steps: in
                                    unet=unet, scheduler=infer_sched, safety_checker=None,
                                    feature_extractor=None, requires_safety_checker=False)
     out.mkdir(parents=True, exist_ok=True)
-    pipe.save_pretrained(out)
+    # diffusers' lazy-import stubs hide DiffusionPipeline.save_pretrained from mypy
+    pipe.save_pretrained(out)  # type: ignore[attr-defined]
     result: dict[str, Any] = {"vae_reconstruction_mse": vae_mse, "latent_scale": scale}
     if evaluate:
         result.update(evaluate_diffusion(out, clip_folder))
