@@ -56,13 +56,13 @@ def create_store_engine(url: str, *, busy_timeout_ms: int | None = None) -> Engi
         if parsed.get_backend_name() == "sqlite":
             return _sqlite_engine(url, parsed.database, busy_timeout_ms)
         return create_engine(url, pool_pre_ping=True)
-    except ArgumentError as exc:  # e.g. sqlite://0: parsed, but not a URL SQLAlchemy opens
-        raise bad_url from exc
     except NoSuchModuleError as exc:
         raise StoreError(f"bad database URL '{url}': unknown database dialect "
                          f"'{parsed.drivername}'") from exc
     except ModuleNotFoundError as exc:
         raise missing_dependency(exc.name or "psycopg", f"the database URL '{url}'") from exc
+    except ArgumentError as exc:  # e.g. sqlite://0: parsed, but not a URL SQLAlchemy opens
+        raise bad_url from exc
 
 
 def _sqlite_engine(url: str, database: str | None, busy_timeout_ms: int) -> Engine:

@@ -170,7 +170,7 @@ def study_run(agent: AgentArg,
     plan = plan_from_grid(load_agent(agent), agent, Grid.from_file(grid), model)
     plan.validate()
     quiet_transformers()
-    store = open_store(db)
+    store = open_store(db, create=resume is None)  # a resume needs the study's store
     outcome = run_study(store, plan, pool=ModelPool(allow_remote_code=trust_remote_code),
                         workers=workers, study_id=resume,
                         executor=executor, progress=True)
