@@ -367,41 +367,7 @@ def dumps(value: Any) -> str:
     return json.dumps(value, default=str)
 
 
-# an agent that asks one question (a session can pause there), as in
-# tests/test_human_input_survives.py; DIE_AFTER_ANSWER kills the process right after it
-ASKER = '''
-import os
-from typing import TypedDict
-from langgraph.graph import END, START, StateGraph
-from langgraph.types import interrupt
-from tinmen import AgentDef, Context, recorded
+# an agent that asks one question (a session can pause there); DIE_AFTER_ANSWER kills the
+# process right after the answer — the same file tests/test_human_input_survives.py uses
+from test_human_input_survives import AGENT_FILE as ASKER  # noqa: E402, F401 (re-exported)
 
-class State(TypedDict, total=False):
-    colour: str
-    done: str
-
-def ask(state, runtime):
-    ctx = runtime.context
-    ctx.models.generate("agent", "which colour?")
-    colour = interrupt({"kind": "answer", "question": "which colour?"})
-    ctx.recorder.belief("user.colour", colour, source="user_edit")
-    return {"colour": colour}
-
-def finish(state, runtime):
-    if os.environ.get("DIE_AFTER_ANSWER"):
-        os._exit(137)
-    runtime.context.models.generate("agent", "confirm " + state["colour"])
-    return {"done": "yes"}
-
-def build(checkpointer):
-    g = StateGraph(State, context_schema=Context)
-    g.add_node("ask", recorded("ask", ask))
-    g.add_node("finish", recorded("finish", finish))
-    g.add_edge(START, "ask")
-    g.add_edge("ask", "finish")
-    g.add_edge("finish", END)
-    return g.compile(checkpointer=checkpointer)
-
-AGENT = AgentDef(name="asker", build=build, roles={"agent": "scripted:echo"},
-                 initial_state=lambda i, o: {}, output=lambda s: dict(s))
-'''

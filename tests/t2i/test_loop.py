@@ -16,7 +16,9 @@ from tinmen.agents.t2i.scenes import Item, load_items, synthetic_items
 from tinmen.agents.t2i.users import Answer, LLMUser, OracleUser
 
 DATA = Path(__file__).parent / "data" / "unseen_scenes.jsonl"
-DESIGNBENCH = Path("/work/shared/data/designbench/prompts_and_classes.json")
+# shared data lives beside the project root (../shared), wherever the checkout is
+DESIGNBENCH = Path(__file__).resolve().parents[3] / "shared" / "data" / "designbench" / \
+    "prompts_and_classes.json"
 
 
 def bench(models, items, policy, max_turns=5, target=0.8):
