@@ -14,6 +14,7 @@ from typing import Any
 import pandas as pd
 from tinmen.graphs.definition import AgentDef
 from tinmen.graphs.plotting import bars_with_intervals, figure
+from tinmen.errors import ConfigError
 from tinmen.graphs.registry import agent_for_session
 from tinmen.storage import Store, analysis
 
@@ -75,16 +76,29 @@ def _markdown(table: pd.DataFrame) -> str:
     return "\n".join(lines) + "\n"
 
 
+def check_study_agent(store: Store, study: int, expect: str | tuple[str, ...]) -> None:
+    """A ``tinmen AGENT report`` / ``rank`` of another agent's study is one line, exit 2."""
+    with store.unit_of_work() as uow:
+        graph = uow.studies.get(study).graph
+    allowed = (expect,) if isinstance(expect, str) else expect
+    if graph not in allowed:
+        raise ConfigError(f"study {study} is a '{graph}' study, not a '{allowed[0]}' one; "
+                          f"report it with `tinmen report {study}`")
+
+
 def study_agent(store: Store, study: int) -> AgentDef:
     with store.unit_of_work() as uow:
         row = uow.studies.get(study)
     return agent_for_session(row.graph, row.graph_ref)
 
 
-def report(store: Store, study: int, out_dir: Path, *, generic: bool = False
-           ) -> dict[str, Any]:
+def report(store: Store, study: int, out_dir: Path, *, generic: bool = False,
+           expect: str | tuple[str, ...] | None = None) -> dict[str, Any]:
     """The agent's report of ``study`` if it has one (and ``generic`` is not asked), else
-    the generic one."""
+    the generic one. ``expect`` (an agent's own ``report`` command) refuses, before
+    anything is written, a study of another agent."""
+    if expect is not None:
+        check_study_agent(store, study, expect)
     agent = study_agent(store, study)
     if agent.report and not generic:
         return dict(load_reference(agent.report, what="report")(store, study, out_dir))

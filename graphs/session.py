@@ -189,9 +189,16 @@ def check_loadable(bindings: dict[str, ModelSpec], *, allow_remote_code: bool) -
     """Refuse, before anything runs or is written, a binding whose load options would run
     code from a model folder — a spec file's or a stored session's — unless this run
     allows it (``--trust-remote-code`` / ``ModelPool(allow_remote_code=True)``)."""
+    from tinmen.models.composite import check, constituent_specs, is_composite
+
     with remote_code_allowed(allow_remote_code):
         for spec in bindings.values():
-            load_options(spec)
+            if is_composite(spec):  # a nudged / cascade spec: it and both constituents
+                check(spec)
+                for part in constituent_specs(spec).values():
+                    load_options(part)
+            else:
+                load_options(spec)
 
 
 def models_for(spec: SessionSpec, recorder: Recorder, *, pool: Any = None,
@@ -328,6 +335,7 @@ def resume_session(store: Store, session_id: str, answer: Answer, *, pool: Any) 
     live.set_counters(_counts(before))
     if last is not None:
         last.calls, last.counters = waiting, _counts(before)
+        last.saved_calls = len(waiting)  # they are in the store already
     ctx = Context(models=live, recorder=recorder, seed=row.seed, options=spec.options,
                   mode=RunMode.RESUME, interrupted_step=last)
     compiled = graph.build(checkpointer_for(store))
@@ -341,6 +349,7 @@ def resume_session(store: Store, session_id: str, answer: Answer, *, pool: Any) 
         if response is None:
             return SessionResult(row.id, Status.INTERRUPTED, {}, recorder)
         _record_answer(recorder, pending[0].value, response)
+        _pause(store, recorder, pending[0].value, waiting=1)  # stored before it is acted on
     _serve_interrupted_step_from_record(ctx, live, recorder)
     return _drive(store, graph, ctx, live, recorder, {}, ctx.options, answer,
                   checkpointer_for(store), row.thread_id, first=Command(resume=response),
@@ -358,7 +367,11 @@ def _pending_question(compiled: Any, config: dict[str, Any], typed: Any
         return None, state.interrupts
     for earlier in compiled.get_state_history(config):
         if earlier.interrupts:
-            return earlier.config, earlier.interrupts
+            # A copy of that checkpoint without its pending writes: a resume killed after
+            # the node took the answer left the node's writes on the original, and LangGraph
+            # would skip the node instead of running (and recording) it again.
+            fresh = compiled.update_state(earlier.config, None, as_node="__copy__")
+            return fresh, earlier.interrupts
     return None, ()
 
 

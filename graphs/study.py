@@ -103,11 +103,43 @@ def create_or_resume(store: Store, plan: StudyPlan, study_id: int | None
             if study.graph != plan.graph.name:
                 raise ConfigError(f"study {study.id} ran agent '{study.graph}', not "
                                   f"'{plan.graph.name}': resume it with the same agent")
+            _check_same_plan(study, plan)
         ids = {c.key: uow.studies.condition(study.id, c.key, c.params).id
                for c in plan.conditions}
         done = uow.sessions.done_reps(study.id)
         uow.commit()
         return study.id, ids, done
+
+
+def _check_same_plan(study: orm.Study, plan: StudyPlan) -> None:
+    """A resume adds the missing sessions of *this* study: a plan with other conditions,
+    another seed or other settings would mix two studies under one id."""
+    import json
+
+    def norm(value: Any) -> str:
+        return json.dumps(value, sort_keys=True, default=str)
+
+    stored = {c.key: norm(c.params) for c in study.conditions}
+    wanted = {c.key: norm(c.params) for c in plan.conditions}
+    problem = None
+    if study.seed != plan.seed:
+        problem = f"seed {study.seed}, not {plan.seed}"
+    elif stored and stored != wanted:
+        extra, missing = sorted(set(wanted) - set(stored)), sorted(set(stored) - set(wanted))
+        changed = sorted(k for k in set(stored) & set(wanted) if stored[k] != wanted[k])
+        parts = [f"{label} {', '.join(keys[:3])}{' …' if len(keys) > 3 else ''}"
+                 for label, keys in (("new conditions", extra), ("missing conditions",
+                                     missing), ("changed conditions", changed)) if keys]
+        problem = "; ".join(parts)
+    else:
+        old = {k: v for k, v in (study.config or {}).items() if k != "reps"}
+        new = {k: v for k, v in plan.config.items() if k != "reps"}
+        if old and norm(old) != norm(new):
+            keys = sorted(k for k in set(old) | set(new) if norm(old.get(k)) != norm(new.get(k)))
+            problem = f"other settings ({', '.join(keys[:4])})"
+    if problem:
+        raise ConfigError(f"study {study.id} was planned differently ({problem}): resume it "
+                          "with the command and options that started it, or start a new study")
 
 
 def run_study(store: Store, plan: StudyPlan, *, pool: ModelPool | None = None,

@@ -117,3 +117,56 @@ def test_an_answer_typed_before_a_crash_is_used_on_resume_without_asking(tmp_pat
     from tinmen.graphs.replay import replay_session
 
     assert replay_session(store, sid).identical
+
+
+def _resume_in_child(tmp_path, url, sid, answer, env):
+    """Resume ``sid`` in a fresh process that may die right after the answer."""
+    script = textwrap.dedent(f'''
+        import sys
+        from tinmen import ModelPool, Store
+        from tinmen.graphs.session import resume_session
+        store = Store.open({url!r})
+        print(resume_session(store, {sid!r}, lambda p: {answer!r}, pool=ModelPool()).status)
+    ''')
+    (tmp_path / "resumer.py").write_text(script)
+    return subprocess.run([sys.executable, "resumer.py"], cwd=tmp_path, capture_output=True,
+                          text=True, env={**os.environ, **env}, timeout=120)
+
+
+def test_a_resume_killed_after_the_stored_answer_can_itself_be_resumed(tmp_path,
+                                                                        monkeypatch):
+    """A crash after the answer, then a crash of the resume at the same point: the third
+    run re-runs the node that took the answer (it is recorded once) and replays exactly."""
+    url = f"sqlite:///{tmp_path}/hitl.db"
+    proc = _start(tmp_path, url, env={"DIE_AFTER_ANSWER": "1"})
+    proc.communicate("teal\n", timeout=120)
+    store = Store.open(url)
+    sid = _only_session(store)[0]
+    again = _resume_in_child(tmp_path, url, sid, "unused", {"DIE_AFTER_ANSWER": "1"})
+    assert again.returncode == 137, again.stderr
+    monkeypatch.chdir(tmp_path)
+    done = resume_session(store, sid, lambda p: "unused", pool=ModelPool())
+    assert done.status == "completed" and done.output["colour"] == "teal"
+    from tinmen.graphs.replay import replay_session
+    from tinmen.storage.check import check_store
+
+    assert replay_session(store, sid).identical
+    assert check_store(url).ok
+
+
+def test_an_answer_typed_at_a_resume_survives_a_crash_of_that_resume(tmp_path, monkeypatch):
+    url = f"sqlite:///{tmp_path}/hitl.db"
+    proc = _start(tmp_path, url)
+    proc.communicate("\n", timeout=120)  # no answer: the session stays paused
+    store = Store.open(url)
+    sid, status, _ = _only_session(store)
+    assert status == "interrupted"
+    died = _resume_in_child(tmp_path, url, sid, "ochre", {"DIE_AFTER_ANSWER": "1"})
+    assert died.returncode == 137, died.stderr
+    assert _only_session(store)[2] == ["ochre"]  # stored before the agent acted on it
+    monkeypatch.chdir(tmp_path)
+    done = resume_session(store, sid, lambda p: "not asked", pool=ModelPool())
+    assert done.status == "completed" and done.output["colour"] == "ochre"
+    from tinmen.graphs.replay import replay_session
+
+    assert replay_session(store, sid).identical

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from tinmen.cli import DbOpt
+from tinmen.cli import DbOpt, open_store
 from tinmen.errors import ConfigError
 
 
@@ -28,4 +28,5 @@ def view(db: DbOpt = None,
         raise
     if token is not None and len(token) < 16:
         raise ConfigError("--token must be at least 16 characters")
+    open_store(db, create=False).close()  # a bad --db (or env) is one line before serving
     serve(ViewerConfig(db=db, host=host, port=port, token=token))
