@@ -27,6 +27,12 @@ of a spec, a request hash or a record.
   setting: a small model fills it until the token limit, so ``.ci/vllm-server`` starts
   vLLM with ``--structured-outputs-config`` ``{"backend": "xgrammar",
   "disable_any_whitespace": true}``, as ``transformers-lm`` compiles its grammars.
+* ``hidden_states`` / ``embed`` read ``/v1/embeddings`` of a *pooling* server (vLLM:
+  ``--runner pooling --convert embed --pooler-config '{"pooling_type": "MEAN",
+  "use_activation": false}'``, which ``.ci/vllm-server start-pooling`` passes): the last
+  layer's states after the final norm, mean-pooled over the text's tokens — the numbers
+  ``models/hidden.py`` computes in-process for layer ``None``. A server exposes no other
+  layer, so a request for layer k is refused in one line; ``embed`` L2-normalises them.
 * Transient failures (connection errors, timeouts, 429, 5xx) are retried with exponential
   backoff (tenacity); the count lands in the call's recorded stats. Anything else the
   server refuses is a one-line :class:`~tinmen.errors.ServerRefusedError`.
@@ -158,6 +164,46 @@ class OpenAICompatible:
                                  list(zip(prompts, options, strict=True)))
         report_retries(sum(retries for _, retries in results))
         return [scores for scores, _ in results]
+
+    # -- HiddenStates / Embedder: a pooling server's last layer ------------------------
+    def hidden_states(self, texts: Sequence[str], layers: Sequence[int | None],
+                      batch_size: int) -> Any:
+        """(len(layers), len(texts), width) float32: each text's mean-pooled last-layer
+        state from ``/v1/embeddings`` (see the module docstring); only layer ``None``."""
+        import numpy as np
+
+        inner = [layer for layer in layers if layer is not None]
+        if inner:
+            raise ConfigError(f"served model '{self.name}' gives only its last layer's pooled "
+                              f"states (/v1/embeddings), not layer {inner[0]}: name the served "
+                              "spec itself as the rung (SPEC, not a layer number or SPEC@k)")
+        pooled = np.asarray(self._pooled(texts, batch_size), dtype=np.float32)
+        return np.stack([pooled] * len(layers))
+
+    def embed(self, texts: Sequence[str]) -> list[list[float]]:
+        """One L2-normalised vector per text (the pooled states of ``hidden_states``)."""
+        import numpy as np
+
+        vectors = np.asarray(self._pooled(texts, 32), dtype=np.float64)
+        norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+        return (vectors / np.where(norms == 0, 1.0, norms)).tolist()
+
+    def _pooled(self, texts: Sequence[str], batch_size: int) -> list[list[float]]:
+        chunks = [list(texts[i:i + batch_size]) for i in range(0, len(texts), batch_size)]
+        results = self._parallel(self._embed_chunk, chunks)
+        report_retries(sum(retries for _, retries in results))
+        return [vector for rows, _ in results for vector in rows]
+
+    def _embed_chunk(self, texts: list[str]) -> tuple[list[list[float]], int]:
+        body = {"model": self.model, "input": texts, "encoding_format": "float"}
+        data, retries = self._post("/embeddings", body, "embeddings (pooled states)",
+                                   missing="has no /v1/embeddings endpoint: hidden states "
+                                   "need a pooling server (vLLM --runner pooling)")
+        rows = sorted(data.get("data") or [], key=lambda r: r.get("index", 0))
+        if len(rows) != len(texts):
+            raise ServerRefusedError(f"served model '{self.name}' answered {len(rows)} "
+                                     f"embeddings for {len(texts)} texts")
+        return [[float(x) for x in row["embedding"]] for row in rows], retries
 
     # -- generation -------------------------------------------------------------------
     def _generate_one(self, prompt: Prompt, params: GenerateParams, seed: int

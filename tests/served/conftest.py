@@ -53,6 +53,17 @@ def vllm_server(vllm_installed, served_lm_dir):
         server.stop()
 
 
+@pytest.fixture(scope="session")
+def pooling_server(vllm_installed, served_lm_dir):
+    """The same tiny model on a pooling server (hidden states over /v1/embeddings)."""
+    server = VllmServer(served_lm_dir, "tiny-llama-states", free_port(), pooling=True)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
 @pytest.fixture
 def fresh_server(vllm_installed, served_lm_dir):
     """A server of its own, not yet started, stopped after the test (which may stop or

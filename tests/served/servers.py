@@ -41,13 +41,15 @@ class VllmServer:
     model_dir: Path
     name: str
     port: int
+    pooling: bool = False  # a pooling server: /v1/embeddings instead of generation
 
     @property
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.port}/v1"
 
     def start_command(self) -> list[str]:
-        return ["bash", str(SCRIPT), "start", str(self.model_dir), self.name, str(self.port)]
+        verb = "start-pooling" if self.pooling else "start"
+        return ["bash", str(SCRIPT), verb, str(self.model_dir), self.name, str(self.port)]
 
     def start(self) -> None:
         done = subprocess.run(self.start_command(), capture_output=True, text=True,

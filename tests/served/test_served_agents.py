@@ -2,12 +2,11 @@
 server, a tiny random model: the content is junk, the point is that every role, option
 score and free-text call goes through the server, is recorded, and replays without it).
 
-The weak-to-strong agent's only model role reads hidden states, which an OpenAI-compatible
-server does not expose; its served test checks that this is refused in one line."""
+The weak-to-strong agent reads hidden states, which a served model gives from a pooling
+server: tests/served/test_served_hidden.py."""
 
 from __future__ import annotations
 
-import pytest
 from sqlalchemy import select
 from tinmen.agents.t2i.scenes import synthetic_items
 from tinmen.graphs.replay import replay_session
@@ -16,8 +15,6 @@ from tinmen.graphs.study import run_study
 from tinmen.models.pool import ModelPool
 from tinmen.models.registry import resolve_spec
 from tinmen.storage import orm
-
-from tinmen.errors import TinmenError
 
 
 def _served_calls(store, session_id):
@@ -68,12 +65,3 @@ def test_judge_auditor_on_the_served_model(store, vllm_server):
     assert result.status == "completed"
     assert {c.role for c in _served_calls(store, result.session_id)} == {"auditor"}
     assert replay_session(store, result.session_id).identical
-
-
-def test_w2s_on_a_served_model_is_refused_in_one_line(store, vllm_server):
-    with pytest.raises(TinmenError) as err:
-        run_session(store, "w2s", {"data_seed": 0}, {"lm": vllm_server.spec()},
-                    pool=ModelPool(), options={"task": "text", "weak": "1", "strong": "2",
-                                               "text": {"n_gt": 8, "n_w2s": 8,
-                                                        "n_test": 8, "n_help": 4}})
-    assert "\n" not in str(err.value)
