@@ -19,12 +19,24 @@ from typing import Any
 
 from sqlalchemy import delete
 from tinmen.models.client import CallRecord
+from tinmen.models.uncertainty import option_probs, option_signals
 from tinmen.storage import Store, orm
 
 
 def entropy_of(distribution: Mapping[str, float]) -> float:
     """Shannon entropy (nats) of a distribution given as option → probability."""
     return -sum(p * math.log(p) for p in distribution.values() if p > 0)
+
+
+def decision_signals(options: Sequence[Mapping[str, Any]]) -> dict[str, float | None]:
+    """Entropy and margin of a decision's options from their ``score`` (``None`` where an
+    option has no numeric score)."""
+    scores = [o.get("score") for o in options]
+    numbers = [float(x) for x in scores
+               if isinstance(x, int | float) and not isinstance(x, bool)]
+    if not numbers or len(numbers) != len(scores):
+        return {"entropy": None, "margin": None}
+    return option_signals(option_probs(numbers))
 
 
 @dataclass
@@ -136,11 +148,16 @@ class Recorder:
     def decision(self, kind: str, *, options: Sequence[Mapping[str, Any]], chosen: Any,
                  uncertainty: float | None = None, rationale: str | None = None,
                  based_on: Sequence[str] = (), agent: str | None = None) -> None:
-        """Record a choice among scored ``options`` ([{"option", "score"}, ...])."""
-        self._add("decision", {"kind": kind, "options": [dict(o) for o in options],
-                               "chosen": chosen, "uncertainty": uncertainty,
-                               "rationale": rationale, "based_on": list(based_on),
-                               "agent": agent})
+        """Record a choice among scored ``options`` ([{"option", "score"}, ...]).
+
+        The entropy and margin of the option distribution are computed here, the same way
+        for every agent (``models/uncertainty.py``: the scores where they are probabilities,
+        else their softmax); ``uncertainty`` stays what the agent says it is."""
+        rows = [dict(o) for o in options]
+        self._add("decision", {"kind": kind, "options": rows, "chosen": chosen,
+                               "uncertainty": uncertainty, "rationale": rationale,
+                               "based_on": list(based_on), "agent": agent,
+                               **decision_signals(rows)})
 
     def metric(self, name: str, value: float, *, turn: int | None = None,
                meta: Mapping[str, Any] | None = None) -> None:

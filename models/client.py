@@ -21,10 +21,12 @@ import io
 import json
 import math
 import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from tinmen.models.composite import PARTS, algorithm, constituent_specs, is_composite
 from tinmen.models.protocols import GenerateParams, Generation, Prompt
 from tinmen.models.spec import ModelSpec
 
@@ -152,14 +154,22 @@ class Models:
                  json_schema: dict[str, Any] | None = None) -> Generation:
         params = GenerateParams(max_new_tokens=max_new_tokens, temperature=temperature,
                                 top_p=top_p, stop=tuple(stop), json_schema=json_schema)
-        rec = self._call(role, "generate", params.model_dump(mode="json"), {"prompt": prompt})
+        rec = self._call_or_composite(role, "generate", params.model_dump(mode="json"),
+                                      {"prompt": prompt})
         return Generation.from_json(rec.output)
+
+    def _call_or_composite(self, role: str, op: str, params: dict[str, Any],
+                           inputs: dict[str, Any]) -> CallRecord:
+        if is_composite(self.spec_for(role)):
+            return self._composite(role, op, params, inputs)
+        return self._call(role, op, params, inputs)
 
     def score(self, role: str, prompt: Prompt, options: Sequence[str]) -> list[float]:
         """Log-probability of each option as the continuation of ``prompt``."""
         if not options:
             raise ConfigError("score() needs at least one option")
-        rec = self._call(role, "score", {}, {"prompt": prompt, "options": list(options)})
+        rec = self._call_or_composite(role, "score", {}, {"prompt": prompt,
+                                                          "options": list(options)})
         return [float(x) for x in rec.output]
 
     def choose(self, role: str, prompt: Prompt, options: Sequence[str]) -> Choice:
@@ -216,6 +226,9 @@ class Models:
             self.bindings[role] = spec
 
     def spec_for(self, role: str) -> ModelSpec:
+        constituent = self._constituent_spec(role)
+        if constituent is not None:
+            return constituent
         try:
             return self.bindings[role]
         except KeyError:
@@ -231,6 +244,47 @@ class Models:
     def set_counters(self, counters: dict[str, int]) -> None:
         with self._lock:
             self._counters = dict(counters)
+
+    # -- composites (models/composite.py) ---------------------------------------
+    def _constituent_spec(self, role: str) -> ModelSpec | None:
+        """``ROLE.PART`` of a role bound to a composite spec: that constituent's spec."""
+        parent, dot, part = role.rpartition(".")
+        if not dot or role in self.bindings:
+            return None
+        try:
+            spec = self.spec_for(parent)
+        except ConfigError:
+            return None
+        if not is_composite(spec) or part not in PARTS[spec.backend]:
+            return None
+        return constituent_specs(spec)[part]
+
+    def _composite(self, role: str, op: str, params: dict[str, Any],
+                   inputs: dict[str, Any]) -> CallRecord:
+        """Run a composite model: its constituent calls are ordinary recorded calls of roles
+        ``ROLE.PART`` and each handoff a decision; the composite call itself is recorded
+        too (device ``composite``), so its output and signals are queryable."""
+        index = self._next_index(role)
+        spec = self._spec_for_call(role, index)
+        seed = self._seed_for_call(role, index)
+        digest = request_hash(op, spec, params, inputs, seed)
+        self._check_composite(role, op, index, digest, params, inputs)
+        via, alg, start = _RoleConstituents(self, role), algorithm(spec), time.perf_counter()
+        if op == "generate":
+            gen, extra = alg.generate(via, inputs["prompt"], GenerateParams(**params))
+            output: Any = {**gen.to_json(), "composite": extra}
+        else:
+            output = [float(x) for x in alg.score(via, inputs["prompt"], inputs["options"])]
+        record = CallRecord(role=role, op=op, call_index=index,
+                            spec=spec.model_dump(mode="json"), params=params, inputs=inputs,
+                            request_hash=digest, seed=seed, output=output,
+                            latency_s=time.perf_counter() - start, device="composite")
+        self.sink.model_call(record)
+        return record
+
+    def _check_composite(self, role: str, op: str, index: int, digest: str,
+                         params: dict[str, Any], inputs: dict[str, Any]) -> None:
+        return None
 
     # -- machinery ---------------------------------------------------------------
     def _next_index(self, role: str) -> int:
@@ -310,6 +364,9 @@ class RecordedModels(Models):
             self.fallback.rebind(role, spec)
 
     def spec_for(self, role: str) -> ModelSpec:
+        constituent = self._constituent_spec(role)
+        if constituent is not None:
+            return constituent
         if self.fallback is not None and role in self.fallback.bindings:
             return self.fallback.bindings[role]
         for (r_role, _), rec in self.records.items():
@@ -327,6 +384,23 @@ class RecordedModels(Models):
         if rec is not None and self.fallback is not None:
             return rec.seed
         return super()._seed_for_call(role, index)
+
+    def _check_composite(self, role: str, op: str, index: int, digest: str,
+                         params: dict[str, Any], inputs: dict[str, Any]) -> None:
+        """A composite runs again on replay (its constituents are served from the record);
+        its own request must still match the recorded one."""
+        rec = self.records.get((role, index))
+        if rec is None and self.fallback is None:
+            raise ReplayDivergence(
+                f"divergence at step '{self.step_of()}': role '{role}' made call #{index} "
+                f"({op}) but the recorded session has no such call",
+                step=self.step_of(), role=role, call_index=index, detail="extra call")
+        if rec is not None and rec.request_hash != digest:
+            what = _first_difference(rec, op, params, inputs)
+            raise ReplayDivergence(
+                f"divergence at step '{self.step_of()}': role '{role}' call #{index} differs "
+                f"from the record ({what})", step=self.step_of(), role=role, call_index=index,
+                detail=what)
 
     def _serve(self, role: str, op: str, index: int, spec: ModelSpec, params: dict[str, Any],
                inputs: dict[str, Any], seed: int, digest: str,
@@ -364,3 +438,32 @@ def _first_difference(rec: CallRecord, op: str, params: dict[str, Any],
                 was = json.dumps(then.get(key), default=str)[:80]
                 return f"{name}.{key}: {shown} vs recorded {was}"
     return "model identity or seed"
+
+
+class _RoleConstituents:
+    """A composite's constituents as roles ``ROLE.PART`` of one :class:`Models`
+    (``models/composite.py`` Constituents): recorded calls, handoffs as decisions."""
+
+    def __init__(self, models: Models, role: str) -> None:
+        self.models, self.role = models, role
+
+    def generate(self, part: str, prompt: Prompt, params: GenerateParams) -> Generation:
+        rec = self.models._call(f"{self.role}.{part}", "generate",
+                                params.model_dump(mode="json"), {"prompt": prompt})
+        return Generation.from_json(rec.output)
+
+    def score(self, part: str, prompt: Prompt, options: Sequence[str]) -> list[float]:
+        rec = self.models._call(f"{self.role}.{part}", "score", {},
+                                {"prompt": prompt, "options": list(options)})
+        return [float(x) for x in rec.output]
+
+    def call_index(self, part: str) -> int | None:
+        count = self.models.counters().get(f"{self.role}.{part}")
+        return None if count is None else count - 1
+
+    def handoff(self, kind: str, *, options: list[dict[str, Any]], chosen: dict[str, Any],
+                uncertainty: float | None, rationale: str) -> None:
+        decision = getattr(self.models.sink, "decision", None)
+        if decision is not None:  # a recorder; NullSink records nothing
+            decision(kind, options=options, chosen={"role": self.role, **chosen},
+                     uncertainty=uncertainty, rationale=rationale)

@@ -95,7 +95,10 @@ class ModelPool:
                     self._entries.move_to_end(key)
                     return entry
             with LOADING, remote_code_allowed(self.allow_remote_code):  # one load at a time
-                backend = backend_class(spec.backend).from_spec(spec)
+                cls = backend_class(spec.backend)
+                # a composite (models/composite.py) serves its constituents from this pool
+                backend = (cls.from_spec(spec, pool=self) if getattr(cls, "uses_pool", False)
+                           else cls.from_spec(spec))
             with self._lock:
                 entry = _Entry(spec=spec, backend=backend, nbytes=int(backend.nbytes()),
                                in_use=1)

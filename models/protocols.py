@@ -17,6 +17,7 @@ from typing import Any, Protocol, runtime_checkable
 from pydantic import BaseModel, ConfigDict, Field
 
 Message = dict[str, str]
+TOP_K = 5  # log-probs kept per generated token for the top-k entropy
 Prompt = str | list[Message]
 
 
@@ -47,6 +48,9 @@ class Generation:
     token_logprobs: tuple[float, ...] | None = ()
     top1_logprobs: tuple[float, ...] | None = ()
     finish_reason: str = "stop"
+    # the k largest log-probs at each position (k = TOP_K where the backend gives them),
+    # for the top-k entropy of models/uncertainty.py; None = not reported
+    topk_logprobs: tuple[tuple[float, ...], ...] | None = None
 
     @property
     def nll(self) -> float:
@@ -57,17 +61,22 @@ class Generation:
         return -float(sum(self.token_logprobs))
 
     def to_json(self) -> dict[str, Any]:
-        return {"text": self.text, "tokens": list(self.tokens),
-                "token_logprobs": _list_or_none(self.token_logprobs),
-                "top1_logprobs": _list_or_none(self.top1_logprobs),
-                "finish_reason": self.finish_reason}
+        out: dict[str, Any] = {"text": self.text, "tokens": list(self.tokens),
+                               "token_logprobs": _list_or_none(self.token_logprobs),
+                               "top1_logprobs": _list_or_none(self.top1_logprobs),
+                               "finish_reason": self.finish_reason}
+        if self.topk_logprobs is not None:  # absent key = not reported (older records too)
+            out["topk_logprobs"] = [list(row) for row in self.topk_logprobs]
+        return out
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Generation:
         return cls(text=data["text"], tokens=tuple(data.get("tokens", ())),
                    token_logprobs=_tuple_or_none(data.get("token_logprobs", ())),
                    top1_logprobs=_tuple_or_none(data.get("top1_logprobs", ())),
-                   finish_reason=data.get("finish_reason", "stop"))
+                   finish_reason=data.get("finish_reason", "stop"),
+                   topk_logprobs=None if data.get("topk_logprobs") is None else tuple(
+                       tuple(float(x) for x in row) for row in data["topk_logprobs"]))
 
 
 def _list_or_none(values: tuple[float, ...] | None) -> list[float] | None:

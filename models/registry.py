@@ -14,6 +14,7 @@ a registered spec name (``smollm2``), a backend-qualified name (``scripted:t2i``
 from __future__ import annotations
 
 import importlib
+import json
 from collections.abc import Mapping
 from pathlib import Path
 from types import MappingProxyType
@@ -34,6 +35,9 @@ BACKENDS = Registry("backend", "tinmen.backends", {
     "vqa-scorer": "tinmen.models.backends.vqa_scorer:VQAScorer",
     "trainer": "tinmen.models.backends.trainer:RecipeTrainer",
     "openai-compatible": "tinmen.models.backends.openai_compatible:OpenAICompatible",
+    # two pool models writing one answer (models/composite.py)
+    "nudged": "tinmen.models.composite:CompositeLM",
+    "cascade": "tinmen.models.composite:CompositeLM",
 })
 
 # pip package that provides each optional top-level module a backend may import.
@@ -106,11 +110,25 @@ def missing_dependency(module: str, needed_by: str) -> MissingDependencyError:
 
 
 def resolve_spec(text: str) -> ModelSpec:
-    """Resolve a registered name, ``backend:source``, or a spec file path into a spec."""
+    """Resolve a registered name, ``backend:source``, a spec file path, or an inline JSON
+    spec (``{"backend": "nudged", "options": {...}}``) into a spec; a composite spec's
+    constituents are resolved and checked here (``models/composite.py``)."""
+    return _composite_resolved(_resolve(text))
+
+
+def _composite_resolved(spec: ModelSpec) -> ModelSpec:
+    from tinmen.models.composite import is_composite, normalized
+
+    return normalized(spec, resolve_spec) if is_composite(spec) else spec
+
+
+def _resolve(text: str) -> ModelSpec:
     text = text.strip()
     named = named_specs()
     if text in named:
         return ModelSpec.validated({"name": text, **named[text]}, where=f"'{text}'")
+    if text.startswith("{"):
+        return _inline_spec(text)
     if text.endswith((".json", ".toml")) and Path(text).exists():
         spec = ModelSpec.from_file(text)
         if spec.backend not in BACKENDS:  # refused here, not when the session loads it
@@ -125,6 +143,21 @@ def resolve_spec(text: str) -> ModelSpec:
     raise UnknownModelError(
         f"unknown model '{text}': use a registered name ({known}), BACKEND:SOURCE with a "
         f"backend in ({', '.join(BACKENDS.names())}), or a path to a .json/.toml spec file")
+
+
+def _inline_spec(text: str) -> ModelSpec:
+    try:
+        data = json.loads(text)
+    except ValueError as exc:
+        raise ConfigError(f"inline model spec is not valid JSON: {exc}") from exc
+    if not isinstance(data, dict):
+        raise ConfigError("an inline model spec must be a JSON object")
+    data.setdefault("name", str(data.get("backend", "inline")))
+    spec = ModelSpec.validated(data, where="inline spec")
+    if spec.backend not in BACKENDS:
+        raise UnknownModelError(f"inline model spec: unknown backend '{spec.backend}'; "
+                                f"use one of {', '.join(BACKENDS.names())}")
+    return spec
 
 
 def parse_bindings(items: list[str] | None, defaults: dict[str, str]) -> dict[str, ModelSpec]:

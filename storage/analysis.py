@@ -1,7 +1,8 @@
 """The analysis API: every table of the store as a pandas DataFrame.
 
 One function per kind of row — :func:`sessions`, :func:`steps`, :func:`beliefs`,
-:func:`decisions`, :func:`model_calls`, :func:`metrics`, :func:`human_inputs` — with the
+:func:`decisions`, :func:`model_calls`, :func:`metrics`, :func:`human_inputs`, and
+:func:`handoffs` (the decisions of composite models, one column per field) — with the
 same filters (``study``, ``condition`` (key), ``graph``, ``agent``, ``session`` (id or
 unique prefix), ``status``, ``mode``, and ``steps=(first, last)`` for step-level rows).
 Every row carries its session's study, condition key and rep, so a DataFrame groups by
@@ -113,8 +114,33 @@ def decisions(store: Store, *, steps: tuple[int, int] | None = None, kind: str |
     """Every decision: its scored options, the chosen one, uncertainty and rationale."""
     D = orm.Decision
     frame = _step_rows(store, D, (D.seq, D.agent, D.kind, D.options, D.chosen, D.uncertainty,
-                                  D.rationale, D.based_on), steps, filters, D.id)
+                                  D.entropy, D.margin, D.rationale, D.based_on), steps,
+                       filters, D.id)
     return frame[frame["kind"] == kind] if kind is not None else frame
+
+
+HANDOFF_KINDS = ("handoff", "deferral")  # decisions of composite models (models/composite.py)
+HANDOFF_FIELDS = ("role", "writer", "span", "tokens", "position", "base_token", "base_top1",
+                  "gamma", "rule", "score", "threshold", "base_call", "aligned_call",
+                  "small_call", "large_call")
+
+
+def handoffs(store: Store, *, steps: tuple[int, int] | None = None, **filters: Any
+             ) -> pd.DataFrame:
+    """Every handoff of a composite model, one row each: a Nudging handoff (kind
+    ``handoff``: the ``span`` the aligned model wrote at token ``position`` of the answer,
+    the base's rejected ``base_token`` and its top-1 probability ``base_top1`` < ``gamma``)
+    or a cascade's deferral decision (kind ``deferral``: ``writer`` small or large, the
+    ``rule``'s ``score`` against ``threshold``); ``*_call`` are the call indices of the
+    constituent calls (roles ``ROLE.base`` …) in :func:`model_calls`."""
+    D = orm.Decision
+    base = _step_rows(store, D, (D.seq, D.kind, D.chosen), steps, filters, D.id)
+    base = base[base["kind"].isin(HANDOFF_KINDS)].reset_index(drop=True)
+    cols = [c for c in base.columns if c != "chosen"] + list(HANDOFF_FIELDS)
+    rows = [{**{c: r[c] for c in base.columns if c != "chosen"},
+             **{f: (r["chosen"] or {}).get(f) for f in HANDOFF_FIELDS}}
+            for r in base.to_dict(orient="records")]
+    return pd.DataFrame(rows, columns=cols)
 
 
 def model_calls(store: Store, *, steps: tuple[int, int] | None = None,
@@ -123,7 +149,8 @@ def model_calls(store: Store, *, steps: tuple[int, int] | None = None,
     device; ``with_text`` adds the request and the output (decoded JSON)."""
     M = orm.ModelCall
     frame = _step_rows(store, M, (M.seq, M.role, M.call_index, M.op, M.model, M.params, M.seed,
-                                  M.request_hash, M.token_logprobs, M.nll, M.latency_s,
+                                  M.request_hash, M.token_logprobs, M.nll, M.uncertainty,
+                                  M.latency_s,
                                   M.queue_wait_s, M.batch_size, M.device, M.request_sha,
                                   M.output_sha), steps, filters, M.id)
     if with_text and len(frame):
@@ -154,7 +181,8 @@ def human_inputs(store: Store, **filters: Any) -> pd.DataFrame:
 
 
 TABLES = {"sessions": sessions, "steps": steps, "beliefs": beliefs, "decisions": decisions,
-          "model_calls": model_calls, "metrics": metrics, "human_inputs": human_inputs}
+          "model_calls": model_calls, "metrics": metrics, "human_inputs": human_inputs,
+          "handoffs": handoffs}
 
 
 def export_study(store: Store, study: int, out_dir: str | Path, fmt: str = "parquet"

@@ -207,6 +207,8 @@ class ModelCall(Base):
     output_sha: Mapped[str] = mapped_column(ForeignKey("content.sha256"))
     token_logprobs: Mapped[list[Any] | None] = mapped_column(JSON)
     nll: Mapped[float | None] = mapped_column(Float)
+    # generate calls: the signals of models/uncertainty.py (recomputable from the output)
+    uncertainty: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     latency_s: Mapped[float] = mapped_column(Float, default=0.0)
     queue_wait_s: Mapped[float] = mapped_column(Float, default=0.0)
     batch_size: Mapped[int] = mapped_column(Integer, default=1)
@@ -242,6 +244,9 @@ class Decision(Base):
     options: Mapped[list[Any]] = mapped_column(default=list)  # [{"option", "score"}]
     chosen: Mapped[Any] = mapped_column(JSON)
     uncertainty: Mapped[float | None] = mapped_column(Float)
+    # of the option distribution (models/uncertainty.py option_probs), set by the recorder
+    entropy: Mapped[float | None] = mapped_column(Float)
+    margin: Mapped[float | None] = mapped_column(Float)
     rationale: Mapped[str | None] = mapped_column(Text)
     based_on: Mapped[list[Any]] = mapped_column(default=list)  # belief subjects
     seq: Mapped[int | None] = mapped_column(Integer)  # order across tables in a session

@@ -12,6 +12,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session as OrmSession
 from tinmen.models.client import CallRecord
+from tinmen.models.uncertainty import recompute
 from tinmen.storage import orm
 
 from tinmen.errors import NotFoundError, StoreError
@@ -94,7 +95,7 @@ class StudyRepo:
         row = self.db.get(orm.Study, study_id)
         if row is None:
             raise NotFoundError(f"no study {study_id} in the store; list them with "
-                                "`tinmen sessions`")
+                                "`tinmen studies`")
         return row
 
     def condition(self, study_id: int, key: str, params: dict[str, Any]) -> orm.Condition:
@@ -182,7 +183,8 @@ class CallRepo:
             seed=rec.seed, request_hash=rec.request_hash,
             request_sha=self.content.put(canonical(rec.inputs)),
             output_sha=self.content.put(canonical(rec.output)), token_logprobs=lps,
-            nll=(-sum(lps) if lps else None), latency_s=rec.latency_s,
+            nll=(-sum(lps) if lps else None), uncertainty=_signals(rec),
+            latency_s=rec.latency_s,
             queue_wait_s=rec.queue_wait_s, batch_size=rec.batch_size, device=rec.device,
             seq=rec.seq)
 
@@ -215,6 +217,10 @@ class CallRepo:
 # call's params JSON under this key, only when non-zero: no migration, old rows unchanged,
 # and the request hash (computed from the params without it) still matches on replay.
 CALL_STATS_KEY = "_stats"
+
+
+def _signals(rec: CallRecord) -> dict[str, Any] | None:
+    return recompute(rec)
 
 
 def _params_row(rec: CallRecord) -> dict[str, Any]:

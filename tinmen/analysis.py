@@ -6,6 +6,7 @@ from tinmen.storage.analysis import (
     beliefs,
     decisions,
     export_study,
+    handoffs,
     human_inputs,
     metrics,
     model_calls,
@@ -13,5 +14,5 @@ from tinmen.storage.analysis import (
     steps,
 )
 
-__all__ = ["TABLES", "beliefs", "decisions", "export_study", "human_inputs", "metrics",
+__all__ = ["TABLES", "beliefs", "decisions", "export_study", "handoffs", "human_inputs", "metrics",
            "model_calls", "sessions", "steps"]

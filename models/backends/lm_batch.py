@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from typing import Any, cast
 
 import torch
-from tinmen.models.protocols import GenerateParams, Generation, Prompt
+from tinmen.models.protocols import TOP_K, GenerateParams, Generation, Prompt
 from transformers.cache_utils import DynamicCache, DynamicLayer
 
 PREFILL_TOKENS = 4096  # padded prompt tokens per prefill forward (bounds activation memory)
@@ -95,6 +95,7 @@ class _Row:
     ids: list[int] = field(default_factory=list)
     logprobs: list[float] = field(default_factory=list)
     top1: list[float] = field(default_factory=list)
+    topk: list[tuple[float, ...]] = field(default_factory=list)  # TOP_K largest per token
     length: int = 0  # real (unpadded) tokens in the cache: the next position id
     last: int = 0
     done: bool = False
@@ -107,7 +108,8 @@ class _Row:
                 text = text[: text.index(stop)]
         tokens = tuple(tokenizer.decode([t]) for t in self.ids)
         return Generation(text=text, tokens=tokens, token_logprobs=tuple(self.logprobs),
-                          top1_logprobs=tuple(self.top1), finish_reason=self.finish)
+                          top1_logprobs=tuple(self.top1), finish_reason=self.finish,
+                          topk_logprobs=tuple(self.topk))
 
 
 class RunningBatch:
@@ -194,6 +196,7 @@ class RunningBatch:
         logits = logits.float().cpu()
         logprobs = torch.log_softmax(logits, dim=-1)
         top1 = logprobs.max(dim=-1).values.tolist()
+        topk = logprobs.topk(min(TOP_K, logprobs.shape[-1]), dim=-1).values.tolist()
         greedy = torch.argmax(logits, dim=-1).tolist()
         for i, row in enumerate(rows):
             row_logits = logits[i]
@@ -204,6 +207,8 @@ class RunningBatch:
             else:
                 token = _sample(row_logits, row.params, row.gen)
             self._advance(row, token, float(logprobs[i, token]), top1[i])
+            if len(row.topk) < len(row.ids):  # the token was kept (not an end-of-sequence)
+                row.topk.append(tuple(topk[i]))
 
     def _advance(self, row: _Row, token: int, logprob: float, top1: float) -> None:
         row.last = token

@@ -76,15 +76,46 @@ class Weightless:
         return None
 
 
-class ScriptedBackend(Weightless):
-    """Text generation and scoring by a scripted policy (no weights, always on CPU)."""
+# where a rendered prompt's answer starts (models/composite.py templates): a scripted model
+# with ``continues`` reads the text after the last of these as its answer so far
+ANSWER_MARKERS = ("<|im_start|>assistant\n", "\nassistant:")
 
-    def __init__(self, policy: Any) -> None:
+
+class ScriptedBackend(Weightless):
+    """Text generation and scoring by a scripted policy (no weights, always on CPU).
+
+    Two spec options construct what composite models need, so their handoff points are
+    known in advance: ``word_probs`` ({word: p}) gives those words the log-prob and top-1
+    log-prob ``log p`` (every other word ``log 0.9``) and reports it as the top-1 of the
+    top-k log-probs; ``continues`` (bool) makes the model continue an answer begun
+    after the prompt's answer marker, by word position in the policy's own answer.
+    """
+
+    def __init__(self, policy: Any, *, word_probs: dict[str, float] | None = None,
+                 continues: bool = False) -> None:
         self.policy = policy
+        self.word_probs = dict(word_probs) if word_probs is not None else None
+        self.continues = continues
 
     @classmethod
     def from_spec(cls, spec: ModelSpec) -> ScriptedBackend:
-        return cls(load_policy(spec.source or "echo"))
+        probs = spec.options.get("word_probs")
+        if probs is not None and (not isinstance(probs, dict) or not all(
+                isinstance(v, int | float) and 0 < v <= 1 for v in probs.values())):
+            raise ConfigError(f"scripted spec '{spec.name}': option word_probs must map words "
+                              "to probabilities in (0, 1]")
+        return cls(load_policy(spec.source or "echo"), word_probs=probs,
+                   continues=bool(spec.options.get("continues", False)))
+
+    def _respond(self, prompt: Prompt, params: GenerateParams, seed: int) -> str:
+        if not (self.continues and isinstance(prompt, str)):
+            return self.policy.respond(prompt, params, seed)
+        cut = max((prompt.rfind(m) + len(m) for m in ANSWER_MARKERS if m in prompt),
+                  default=-1)
+        if cut < 0:
+            return self.policy.respond(prompt, params, seed)
+        head, written = prompt[:cut], prompt[cut:].split()
+        return " ".join(self.policy.respond(head, params, seed).split()[len(written):])
 
     # -- TextGenerator ----------------------------------------------------------
     def generate(self, prompts: Sequence[Prompt], params: GenerateParams,
@@ -92,7 +123,7 @@ class ScriptedBackend(Weightless):
         return [self._one(p, params, s) for p, s in zip(prompts, seeds, strict=True)]
 
     def _one(self, prompt: Prompt, params: GenerateParams, seed: int) -> Generation:
-        text = self.policy.respond(prompt, params, seed)
+        text = self._respond(prompt, params, seed)
         for stop in params.stop:
             if stop in text:
                 text = text[: text.index(stop)]
@@ -101,9 +132,15 @@ class ScriptedBackend(Weightless):
         if len(words) > params.max_new_tokens:
             words, finish = words[: params.max_new_tokens], "length"
             text = " ".join(words)
-        lps = tuple(MATCH_LOGPROB for _ in words)
+        if self.word_probs is None:
+            lps = tuple(MATCH_LOGPROB for _ in words)
+            return Generation(text=text, tokens=tuple(words), token_logprobs=lps,
+                              top1_logprobs=lps, finish_reason=finish)
+        probs = [float(self.word_probs.get(w, 0.9)) for w in words]
+        lps = tuple(math.log(p) for p in probs)
+        topk = tuple((lp,) for lp in lps)  # the rest of the mass: models/uncertainty.py
         return Generation(text=text, tokens=tuple(words), token_logprobs=lps,
-                          top1_logprobs=lps, finish_reason=finish)
+                          top1_logprobs=lps, finish_reason=finish, topk_logprobs=topk)
 
     def score(self, prompt: Prompt, options: Sequence[str]) -> list[float]:
         if hasattr(self.policy, "score"):

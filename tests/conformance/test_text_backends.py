@@ -16,10 +16,29 @@ from tiny_models import build_tiny_embedder, build_tiny_lm
 CHAT = [{"role": "user", "content": "what colour is the star"}]
 
 
-@pytest.fixture(scope="module", params=["scripted", "transformers-lm"])
+# composite specs over scripted constituents: the base is unsure (p = 0.2) of "colour", so
+# the nudged model hands off there, and the cascade defers on the same word
+_SURE = {"backend": "scripted", "source": "echo", "options": {"continues": True}}
+_UNSURE = {"backend": "scripted", "source": "echo",
+           "options": {"continues": True, "word_probs": {"colour": 0.2}}}
+COMPOSITES = {
+    "nudged": {"base": _UNSURE, "aligned": _SURE, "gamma": 0.3},
+    "cascade": {"small": _UNSURE, "large": _SURE, "rule": "chow-quantile", "threshold": 0.5,
+                "choice_top1": 0.9},
+}
+
+
+@pytest.fixture(scope="module", params=["scripted", "transformers-lm", *COMPOSITES])
 def text_backend(request, tmp_path_factory):
     if request.param == "scripted":
         return ScriptedBackend.from_spec(ModelSpec(name="s", backend="scripted", source="echo"))
+    if request.param in COMPOSITES:
+        from tinmen.models.composite import CompositeLM, normalized
+        from tinmen.models.registry import resolve_spec
+
+        spec = normalized(ModelSpec(name=request.param, backend=request.param,
+                                    options=COMPOSITES[request.param]), resolve_spec)
+        return CompositeLM.from_spec(spec)
     path = build_tiny_lm(tmp_path_factory.mktemp("tiny-lm"))
     return TransformersLM.from_spec(ModelSpec(name="t", backend="transformers-lm",
                                               source=str(path)))
