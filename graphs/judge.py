@@ -75,6 +75,14 @@ class Options(BaseModel):
                              "(the Bayesian ranking's data).")
     auditor_style: Literal["compact", "rubric"] = Field(
         "rubric", description="Judge prompt of the auditor role.")
+    judge_prompt: rubric.JudgePrompt = Field(
+        "compact", description="The policy's judge prompt: compact (the score right away) or "
+        "paper (Yuan et al.: the judge briefly justifies, then writes Score: N; the score is "
+        "parsed from the text, and verdicts without one are counted as parse failures).")
+    verdict_tokens: int | None = Field(
+        None, ge=1, le=1024, description="Tokens per sampled verdict; default 3 with the "
+        "compact prompt, 64 with the tiny decoder's paper prompt, 200 with the paper prompt "
+        "for a chat model.")
     sft_steps: int = Field(2000, ge=0, description="SFT steps of the judge-tiny seed model.")
     judge_share: float = Field(0.9, ge=0, le=1, description="Share of SFT examples that "
                                "teach judging (EFT).")
@@ -101,6 +109,14 @@ class Inputs(BaseModel):
                       "sharing it (one rep of each variant) start alike.")
 
 
+# `tinmen judge run --quick`: a first try that finishes in under a minute on a laptop-class
+# CPU (a shorter seed SFT, one iteration, fewer prompts and evaluation items); explicit
+# flags and --set still win. Measured in docs/judge.md.
+QUICK: dict[str, Any] = {"iterations": 1, "prompts": 16, "sft_steps": 200, "eval_items": 20,
+                         "judgeset_items": 8, "audit_items": 8}
+VERDICT_TOKENS = {"compact": 3, "rubric": 3, "paper-compact": 64, "paper": 200}
+
+
 def check_options(options: dict[str, Any]) -> dict[str, Any]:
     """``options`` completed with the defaults and validated; a bad one is a one-line error."""
     return AGENT.resolve_options(options)
@@ -116,11 +132,13 @@ class State(TypedDict, total=False):
     sft: dict[str, Any]  # spec of M_0, a fixed judge for the ranking
     iterations: int
     eos: str  # end-of-sequence text appended to responses when scoring log π(y|x)
-    style: str  # the policy's judge prompt: "compact" (tiny decoder) or "rubric" (chat LLM)
+    style: rubric.Style  # the policy's judge prompt (rubric.style_for: tiny or chat, and
+    # the judge_prompt option)
     prompts: list[dict[str, Any]]
     candidates: list[list[str]]
     scores: list[list[float | None]]
     dists: list[list[list[float]]]
+    prefixes: list[list[str]]  # paper prompt: each candidate's justification
     pairs: list[dict[str, Any]]
     eval_answers: list[str]
 
@@ -177,18 +195,20 @@ def seed(state: State, runtime: Runtime[Context]) -> State:
     bound = ctx.models.bindings["policy"]
     if bound.source != "tiny:from-scratch":
         spec = bound.model_dump(mode="json")
-        return {"t": 0, "policy": spec, "sft": spec, "eos": "", "style": "rubric",
+        return {"t": 0, "policy": spec, "sft": spec, "eos": "",
+                "style": rubric.style_for(ctx.options["judge_prompt"], tiny=False),
                 "policy_ref": {"source": bound.source}, "previous_ref": None}
     o = ctx.options
     config = tiny.TinyConfig(sft_steps=o["sft_steps"], judge_share=o["judge_share"],
                              self_judge_share=o["self_judge_share"],
-                             ift_examples=o["ift_examples"], seed=state["seed"])
+                             ift_examples=o["ift_examples"], judge_prompt=o["judge_prompt"],
+                             seed=state["seed"])
     init, init_spec = _trained(ctx, "init", config.model_dump(), {})
     sft, sft_spec = _trained(ctx, "sft", config.model_dump(), {})
     ctx.recorder.metric("sft_steps", config.sft_steps, turn=0)
     return {"t": 0, "policy": sft_spec, "previous": init_spec, "sft": sft_spec,
             "policy_ref": {"sha256": sft.sha256}, "previous_ref": {"sha256": init.sha256},
-            "eos": tiny.EOS, "style": "compact"}
+            "eos": tiny.EOS, "style": config.style}
 
 
 def generate(state: State, runtime: Runtime[Context]) -> State:
@@ -204,35 +224,66 @@ def generate(state: State, runtime: Runtime[Context]) -> State:
     return {"prompts": [t.model_dump() for t in tasks], "candidates": candidates}
 
 
+def _verdict_tokens(ctx: Context, style: rubric.Style) -> int:
+    return ctx.options["verdict_tokens"] or VERDICT_TOKENS[style]
+
+
+def _score_dist(ctx: Context, role: str, prompt: Any, style: rubric.Style,
+                verdict: str | None = None) -> tuple[list[float], str]:
+    """The judge's distribution over 0..5 and the prefix it was read after.
+
+    With the paper prompt the score follows the judge's own justification: ``verdict`` (a
+    sampled one) or, when none is given, a greedy verdict generated here; its text before
+    ``Score:`` prefixes every option.
+    """
+    if style not in rubric.JUSTIFIED:
+        return list(ctx.models.choose(role, prompt, rubric.score_options(style)).probs), ""
+    if verdict is None:
+        verdict = ctx.models.generate(role, prompt,
+                                      max_new_tokens=_verdict_tokens(ctx, style)).text
+    prefix = rubric.verdict_prefix(verdict)
+    return list(ctx.models.choose(role, prompt, rubric.score_options(style, prefix)).probs), \
+        prefix
+
+
 def judge(state: State, runtime: Runtime[Context]) -> State:
-    """k sampled verdicts per candidate (averaged) and the judge's score distribution."""
+    """k sampled verdicts per candidate (averaged) and the judge's score distribution;
+    verdicts with no readable score are recorded as parse failures and left out."""
     ctx = runtime.context
     _bind(ctx, state)
-    t = state["t"] + 1
-    all_scores, all_dists = [], []
+    t, style = state["t"] + 1, state["style"]
+    all_scores, all_dists, all_prefixes, unparsed, total = [], [], [], 0, 0
     for task_json, cands in zip(state["prompts"], state["candidates"]):
         task = Task.model_validate(task_json)
-        scores, dists = [], []
+        scores, dists, prefixes = [], [], []
         for j, text in enumerate(cands):
-            prompt = rubric.judge_prompt(task, text, state["style"])
-            verdicts = [ctx.models.generate("policy", prompt, max_new_tokens=3,
+            prompt = rubric.judge_prompt(task, text, style)
+            verdicts = [ctx.models.generate("policy", prompt,
+                                            max_new_tokens=_verdict_tokens(ctx, style),
                                             temperature=ctx.options["judge_temperature"]).text
                         for _ in range(ctx.options["judge_samples"])]
-            probs = ctx.models.choose("policy", prompt,
-                                      rubric.score_options(state["style"])).probs
+            probs, prefix = _score_dist(ctx, "policy", prompt, style, verdicts[0])
+            failed = sum(rubric.parse_score(v) is None for v in verdicts)
+            unparsed, total = unparsed + failed, total + len(verdicts)
             avg, oracle = rubric.average_score(verdicts), oracle_score(task, text)
             pick = {"sampled": avg, "expected": rubric.expected_score(probs),
                     "oracle": float(oracle)}[ctx.options["selection"]]
             ctx.recorder.belief(f"t{t}/{task.id}/c{j}/score", avg, agent="judge",
                                 distribution={str(s): p for s, p in zip(rubric.SCORES, probs)})
+            meta: dict[str, Any] = {"text": text}
+            if style in rubric.JUSTIFIED:  # the verdicts are the judge's product here
+                meta.update(verdicts=verdicts, unparsed=failed)
             ctx.recorder.prediction("candidate", f"{task.id}#{j}", label=oracle,
                                     predicted=avg, probability=rubric.expected_score(probs) / 5,
-                                    split=f"t{t}", meta={"text": text})
+                                    split=f"t{t}", meta=meta)
             scores.append(pick)
-            dists.append(list(probs))
+            dists.append(probs)
+            prefixes.append(prefix)
         all_scores.append(scores)
         all_dists.append(dists)
-    return {"scores": all_scores, "dists": all_dists}
+        all_prefixes.append(prefixes)
+    ctx.recorder.metric("verdict_parse_failures", unparsed, turn=t, meta={"verdicts": total})
+    return {"scores": all_scores, "dists": all_dists, "prefixes": all_prefixes}
 
 
 def _irm(ctx: Context, prompt: str, chosen: str, rejected: str, eos: str) -> float:
@@ -251,8 +302,9 @@ def pair(state: State, runtime: Runtime[Context]) -> State:
     _bind(ctx, state)
     t, variant, eos = state["t"] + 1, ctx.options["variant"], state.get("eos", "")
     pairs = []
-    for task_json, cands, scores, dists in zip(state["prompts"], state["candidates"],
-                                               state["scores"], state["dists"]):
+    prefixes = state.get("prefixes") or [[""] * len(c) for c in state["candidates"]]
+    for task_json, cands, scores, dists, heads in zip(state["prompts"], state["candidates"],
+                                                      state["scores"], state["dists"], prefixes):
         task = Task.model_validate(task_json)
         chosen = select_pair(scores)
         if chosen is None:
@@ -264,8 +316,11 @@ def pair(state: State, runtime: Runtime[Context]) -> State:
                               p_irm=_irm(ctx, rubric.task_prompt(task), y_w, y_l, eos))
         kept = keep_pair(variant, beliefs)
         _record_pair(ctx, t, task, y_w, y_l, beliefs, kept)
-        pairs.append({"task": task_json, "chosen": y_w, "rejected": y_l, "kept": kept,
-                      "p_grm": beliefs.p_grm, "p_irm": beliefs.p_irm})
+        entry = {"task": task_json, "chosen": y_w, "rejected": y_l, "kept": kept,
+                 "p_grm": beliefs.p_grm, "p_irm": beliefs.p_irm}
+        if state["style"] in rubric.JUSTIFIED:
+            entry["judge_prefix"] = [heads[chosen.chosen], heads[chosen.rejected]]
+        pairs.append(entry)
     return {"pairs": pairs}
 
 
@@ -345,30 +400,28 @@ def evaluate(state: State, runtime: Runtime[Context]) -> State:
     return {"eval_answers": answers}
 
 
-def _audit(ctx: Context, t: int, task: Task, text: str, own_style: str) -> None:
+def _audit(ctx: Context, t: int, task: Task, text: str, own_style: rubric.Style) -> None:
     """Two fixed judges score M_t's answer: the rows of the Bayesian ranking's table."""
     for role, style in (("auditor", ctx.options["auditor_style"]), ("sft_judge", own_style)):
         if role not in ctx.models.bindings:
             continue
-        choice = ctx.models.choose(role, rubric.judge_prompt(task, text, style),
-                                   rubric.score_options(style))
-        dist = {str(s): p for s, p in zip(rubric.SCORES, choice.probs)}
-        ctx.recorder.belief(f"t{t}/eval/{task.id}/{role}", rubric.expected_score(choice.probs),
+        probs, _ = _score_dist(ctx, role, rubric.judge_prompt(task, text, style), style)
+        dist = {str(s): p for s, p in zip(rubric.SCORES, probs)}
+        ctx.recorder.belief(f"t{t}/eval/{task.id}/{role}", rubric.expected_score(probs),
                             distribution=dist, agent=role)
         ctx.recorder.prediction(f"audit:{role}", task.id, label=oracle_score(task, text),
-                                predicted=rubric.expected_score(choice.probs), split=f"t{t}",
-                                meta={"dist": list(choice.probs)})
+                                predicted=rubric.expected_score(probs), split=f"t{t}",
+                                meta={"dist": probs})
 
 
-def _judge_graded_set(ctx: Context, split: str, style: str) -> None:
+def _judge_graded_set(ctx: Context, split: str, style: rubric.Style) -> None:
     """The current judge on fixed graded responses (the reward-modelling-ability analogue)."""
     import random
 
     rng = random.Random(JUDGESET_SEED)
     for task in make_tasks(ctx.options["judgeset_items"], seed=JUDGESET_SEED, prefix="jset"):
         for r, text in enumerate(graded_responses(task, rng)):
-            probs = ctx.models.choose("policy", rubric.judge_prompt(task, text, style),
-                                      rubric.score_options(style)).probs
+            probs, _ = _score_dist(ctx, "policy", rubric.judge_prompt(task, text, style), style)
             ctx.recorder.prediction("judgeset", f"{task.id}#{r}", label=oracle_score(task, text),
                                     predicted=rubric.expected_score(probs), split=split,
                                     meta={"group": task.id})

@@ -42,7 +42,7 @@ def sessions(store: Store, study_id: int) -> list[dict[str, Any]]:
     with store.unit_of_work() as uow:
         if uow.session.get(orm.Study, study_id) is None:
             raise NotFoundError(f"no study {study_id} in the store; list them with "
-                                "`tinmen sessions --graph judge`")
+                                "`tinmen studies`")
     frame = analysis.sessions(store, study=study_id, status="completed", mode="live")
     return [{"session": r.session_id, "variant": r.condition, "rep": int(r.rep)}
             for r in frame.sort_values("rep", kind="stable").itertuples()]

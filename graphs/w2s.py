@@ -15,11 +15,16 @@
 * *train_student* fits the strong student without conflict (``w2s``) and, when a conflict
   is set, under it as well (``w2s_conflict``) — same data, labels and initialisation, so the
   conflict tax is a within-session comparison.
-* *train_strong* fits the strong ceiling on ground truth (``strong_ceiling``).
+* *train_strong* fits the strong ceiling on ground truth (``strong_ceiling``) of the
+  *second* half — the examples the student learns with weak labels — as Burns et al.'s
+  ``train_weak_to_strong.py`` does, so the weak model and the ceiling never share a training
+  example (``ceiling_half="gt"`` puts it on the weak model's half instead).
 * *evaluate* records the accuracies and PGR as metrics.
 
-Every model's test-set predictions go to the ``prediction`` table under stable example ids;
-the metrics of ``tinmen.graphs.w2s_report`` are SQL over them.
+Every model's test-set predictions go to the ``prediction`` table under stable example ids
+(and the two ground-truth models' predictions on the half each trained on, split
+``train``, so the record shows which examples trained which); the metrics of
+``tinmen.graphs.w2s_report`` are SQL over them.
 
 What is recorded and what re-runs: the text task's features are the frozen LM's hidden
 states, one recorded ``hidden_states`` call per model per node that needs them (the array
@@ -41,6 +46,7 @@ from langgraph.runtime import Runtime
 from langgraph.types import Checkpointer
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from tinmen.agents.w2s.pipeline import (
+    CONFLICT_ALPHA,
     PipelineConfig,
     accuracy,
     ceiling,
@@ -79,7 +85,12 @@ class Options(BaseModel):
                                              "xent (naive) or logconf (auxiliary confidence).")
     conflict: Literal["none", "implicit", "explicit"] = Field(
         "none", description="Conflicting objective (Yang et al.).")
-    conflict_alpha: float = Field(0.2, ge=0, description="Explicit-conflict weight.")
+    conflict_alpha: float = Field(CONFLICT_ALPHA, ge=0, description="Explicit-conflict "
+                                  "weight (Yang et al.'s reward_alpha, 0.5).")
+    ceiling_half: Literal["w2s", "gt"] = Field(
+        "w2s", description="Ground-truth half the strong ceiling trains on: w2s = the second "
+        "half, the student's examples (Burns et al.'s train_weak_to_strong.py); gt = the weak "
+        "model's half (the earlier default, as in their train_simple.py).")
     filter: float | None = Field(None, ge=0.5, le=1.0, description="Keep weak labels with "
                                  "confidence ≥ this.")
     synthetic: dict[str, Any] = Field(default_factory=dict, description="SyntheticConfig "
@@ -235,11 +246,15 @@ def _seed(state: State, *parts: object) -> int:
     return derive_seed(state["data_seed"], *parts) % (2**31)
 
 
-def _record(ctx: Context, task: TaskData, model: str, p1: np.ndarray) -> None:
-    y = task.labels("test")
-    for example_id, p, label in zip(task.ids_of("test"), p1, y):
+def _record(ctx: Context, task: TaskData, model: str, p1: np.ndarray,
+            split: str = "test") -> None:
+    """Per-example predictions of ``model`` on ``split`` (a task split; a ground-truth
+    model's training half is recorded as split ``train``)."""
+    y = task.labels(split)
+    for example_id, p, label in zip(task.ids_of(split), p1, y):
         ctx.recorder.prediction(model, example_id, label=float(label),
-                                predicted=float(p > 0.5), probability=round(float(p), 6))
+                                predicted=float(p > 0.5), probability=round(float(p), 6),
+                                split="test" if split == "test" else "train")
 
 
 def _train(config: PipelineConfig, seed: int) -> TrainConfig:
@@ -269,6 +284,7 @@ def train_weak(state: State, runtime: Runtime[Context]) -> State:
     model = ceiling(task, config.weak, _train(config, _seed(state, "ceiling", config.weak)))
     test = model.proba(task.view(config.weak, "test"))
     _record(ctx, task, "weak", test)
+    _record(ctx, task, "weak", model.proba(task.view(config.weak, "gt")), split="gt")
     labels = model.proba(task.view(config.weak, "w2s"))
     return {"weak_labels": labels.round(6).tolist(), "test": {"weak": test.tolist()}}
 
@@ -332,9 +348,13 @@ def train_strong(state: State, runtime: Runtime[Context]) -> State:
     ctx = runtime.context
     config = config_of(ctx)
     task = load_task(ctx, state["data_seed"], (config.strong,))
-    model = ceiling(task, config.strong, _train(config, _seed(state, "ceiling", config.strong)))
+    half = ctx.options["ceiling_half"]
+    model = ceiling(task, config.strong, _train(config, _seed(state, "ceiling", config.strong)),
+                    half=half)
     test = model.proba(task.view(config.strong, "test"))
     _record(ctx, task, "strong_ceiling", test)
+    _record(ctx, task, "strong_ceiling", model.proba(task.view(config.strong, half)),
+            split=half)
     return {"test": {"strong_ceiling": test.tolist()}}
 
 

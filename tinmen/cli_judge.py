@@ -32,17 +32,22 @@ def _fmt(value: Any) -> str:
     return "—" if value is None else f"{value:.2f}" if isinstance(value, float) else str(value)
 
 
-def _options(given: dict[str, Any], sets: list[str] | None) -> dict[str, Any]:
-    """CLI flags plus ``--set KEY=VALUE`` overrides; the agent's options model checks them."""
+def _options(given: dict[str, Any], sets: list[str] | None, quick: bool = False
+             ) -> dict[str, Any]:
+    """The ``--quick`` sizes, then CLI flags, then ``--set KEY=VALUE`` overrides; the agent's
+    options model checks the result."""
     from tinmen.graphs.definition import parse_sets
+    from tinmen.graphs.judge import QUICK
 
-    return {**{k: v for k, v in given.items() if v is not None}, **parse_sets(sets)}
+    return {**(QUICK if quick else {}), **{k: v for k, v in given.items() if v is not None},
+            **parse_sets(sets)}
 
 
 @app.command()
 def run(variant: Annotated[list[str] | None, typer.Option(
             help="srlm (plain self-rewarding) or scir; repeat for both.")] = None,
-        iterations: Annotated[int, typer.Option(help="Self-rewarding iterations.", min=1)] = 3,
+        iterations: Annotated[int | None, typer.Option(
+            help="Self-rewarding iterations (default 3).", min=1)] = None,
         prompts: Annotated[int | None, typer.Option(
             help="Prompts per iteration (default 384).", min=1)] = None,
         candidates: Annotated[int | None, typer.Option(
@@ -50,6 +55,12 @@ def run(variant: Annotated[list[str] | None, typer.Option(
         judge_samples: Annotated[int | None, typer.Option(
             help="Sampled verdicts averaged per candidate (default 3).", min=1)] = None,
         beta: Annotated[float | None, typer.Option(help="DPO β (default 0.1).")] = None,
+        judge_prompt: Annotated[str | None, typer.Option(
+            help="compact (the score right away; default) or paper (Yuan et al.: a short "
+            "justification, then Score: N, parsed from the text).")] = None,
+        quick: Annotated[bool, typer.Option(
+            "--quick", help="A first try in under a minute: 1 iteration, 16 prompts, a "
+            "200-step seed SFT, 20 evaluation prompts (flags and --set still win).")] = False,
         seeds: Annotated[int, typer.Option(help="Sessions per variant (different seed "
                                            "models).", min=1)] = 1,
         model: ModelOpt = None,
@@ -72,7 +83,8 @@ def run(variant: Annotated[list[str] | None, typer.Option(
     quiet_transformers()
     variants = variant or ["srlm"]
     options = _options({"iterations": iterations, "prompts": prompts, "candidates": candidates,
-                        "judge_samples": judge_samples, "beta": beta}, set_)
+                        "judge_samples": judge_samples, "beta": beta,
+                        "judge_prompt": judge_prompt}, set_, quick=quick)
     plan = study_plan(variants, seeds, options, parse_bindings(model, AGENT.roles), seed=seed)
     plan.validate()  # before the store is opened
     store = open_store(db)
@@ -111,7 +123,7 @@ def report(study_id: Annotated[int, typer.Argument(metavar="STUDY", help="Study 
     same report as ``tinmen report STUDY``."""
     from tinmen.graphs.report import report as make_report
 
-    result = make_report(open_store(db), study_id, out_dir)
+    result = make_report(open_store(db, create=False), study_id, out_dir, expect="judge")
     if as_json:
         return emit_json(result)
     _print_iterations(result["iterations"])
@@ -136,7 +148,7 @@ def rank(study: Annotated[int, typer.Option("--study", help="Study id.")],
 
     if method not in ("svi", "nuts"):
         raise ConfigError(f"--method must be svi or nuts, not '{method}'")
-    data = _rank_data(open_store(db), study)
+    data = _rank_data(open_store(db, create=False), study)
     names = data["candidates"]
     bayes = bayes_rank(data["counts"], names, level=level, method=method, steps=steps)
     boot = bootstrap_rank(data["counts"], names, level=level)
@@ -160,7 +172,9 @@ def rank(study: Annotated[int, typer.Option("--study", help="Study id.")],
 
 def _rank_data(store: Any, study: int) -> dict[str, Any]:
     from tinmen.graphs.judge_report import rank_inputs
+    from tinmen.graphs.report import check_study_agent
 
+    check_study_agent(store, study, "judge")
     data = rank_inputs(store, study)
     if not data["candidates"]:
         raise ConfigError(f"study {study} has no audited answers to rank; run it with "

@@ -70,7 +70,7 @@ def run(task: Annotated[str, typer.Option(help="synthetic (planted regions) or t
         seeds: Annotated[int, typer.Option(help="Data seeds per condition.", min=1)] = 3,
         model: ModelOpt = None,
         set_: Annotated[list[str] | None, typer.Option(
-            "--set", help="KEY=VALUE option of the w2s agent, repeatable: conflict_alpha=0.2, "
+            "--set", help="KEY=VALUE option of the w2s agent, repeatable: conflict_alpha=0.5, "
             "train={\"epochs\": 3}, synthetic={\"groups\": 8}, text={\"n_test\": 200}, "
             "feature_batch=32 (`tinmen agents --json` lists them).")] = None,
         workers: Annotated[int, typer.Option(help="Sessions in parallel.", min=1)] = 1,
@@ -136,7 +136,7 @@ def report(study_id: Annotated[int, typer.Argument(metavar="STUDY", help="Study 
     same report as ``tinmen report STUDY``."""
     from tinmen.graphs.report import report as make_report
 
-    result = make_report(open_store(db), study_id, out_dir)
+    result = make_report(open_store(db, create=False), study_id, out_dir, expect="w2s")
     if as_json:
         return emit_json(result)
     _print_summary(result)

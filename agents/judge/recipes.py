@@ -130,10 +130,12 @@ def _folder(ref: dict[str, Any], checkpoints: dict[str, bytes], target: Path) ->
 
 def _train_pair(p: dict[str, Any], style: str) -> TrainPair:
     task = Task.model_validate(p["task"])
+    prefix_w, prefix_l = p.get("judge_prefix") or ("", "")
     return TrainPair(prompt=rubric.task_prompt(task), chosen=p["chosen"],
                      rejected=p["rejected"], kept=p["kept"],
                      judge_chosen=rubric.judge_prompt(task, p["chosen"], style),
-                     judge_rejected=rubric.judge_prompt(task, p["rejected"], style))
+                     judge_rejected=rubric.judge_prompt(task, p["rejected"], style),
+                     prefix_chosen=prefix_w, prefix_rejected=prefix_l)
 
 
 RECIPES = MappingProxyType({"init": init, "sft": sft, "dpo": dpo})

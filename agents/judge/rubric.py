@@ -1,11 +1,24 @@
 """The judge's prompt, the parsing of its verdict, and what a score distribution says.
 
-Two prompt styles ask for the same additive 5-point rubric:
+Four prompt styles ask for the same additive 5-point rubric; the judge option
+``judge_prompt`` picks *compact* (the first two) or *paper* (the last two), and the policy's
+kind picks the frame:
 
 * ``compact`` — a one-line frame the tiny from-scratch decoder was fine-tuned on
   (``J: <instruction>\\nR: <response>\\nScore:`` → `` 4``);
 * ``rubric`` — Yuan et al.'s LLM-as-a-judge prompt, reworded for this task family, as a chat
-  message for instruct models (SmolLM2 and larger), ending in ``Score: <points>``.
+  message for instruct models (SmolLM2 and larger), ending in ``Score: <points>``;
+* ``paper`` — the same rubric with the paper's closing instructions: the judge first
+  *briefly justifies* its total, then concludes with ``Score: <total points>`` (Yuan et al.,
+  Fig. 2); the verdict is generated text and the score is parsed from it;
+* ``paper-compact`` — the paper's order (justification, then ``Score: N``) in a frame short
+  enough for the tiny decoder's 160-character context
+  (``J: …\\nR: …\\nJustify:`` → `` relevant, shaped, not elements right.\\nScore: 2``), which
+  its seed SFT teaches with justifications written from the oracle's rubric points.
+
+With a justified style the score distribution is read *after* the judge's own
+justification: each option is the justification followed by ``Score: N``, so the common
+prefix cancels in the normalisation and what is scored is P(N | justification).
 
 Following DESIGN.md, the score the loop relies on comes from the model's own distribution
 over the allowed score continuations (continuation scoring through the pool), never only
@@ -21,7 +34,11 @@ from typing import Any, Literal
 
 from tinmen.agents.judge.tasks import MAX_SCORE, Task
 
-Style = Literal["compact", "rubric"]
+Style = Literal["compact", "rubric", "paper", "paper-compact"]
+JudgePrompt = Literal["compact", "paper"]
+JUSTIFIED: tuple[str, ...] = ("paper", "paper-compact")
+# the tiny judge's justification: the rubric points met, then the first one missed
+POINT_NAMES = ("relevant", "shaped", "elements right", "correct", "exact")
 SCORES: tuple[int, ...] = tuple(range(MAX_SCORE + 1))
 
 RUBRIC = """Review the user's instruction and the response using the additive 5-point scoring \
@@ -38,6 +55,11 @@ User: {instruction}
 After examining the instruction and the response, conclude with the score using the \
 format: "Score: <total points>"."""
 
+PAPER = RUBRIC.rsplit("After examining", 1)[0] + """After examining the user's instruction \
+and the response:
+- Briefly justify your total score, up to 100 words.
+- Conclude with the score using the format: "Score: <total points>"."""
+
 _SCORE_RE = re.compile(r"score\s*[:=]?\s*\**\s*(-?\d+(?:\.\d+)?)", re.IGNORECASE)
 
 
@@ -50,18 +72,56 @@ def judge_prompt(task: Task, response: str, style: Style = "compact") -> Any:
     """The prompt that asks the judge to score ``response`` to ``task``."""
     if style == "compact":
         return f"J: {task.instruction}\nR: {response}\nScore:"
-    text = RUBRIC.format(instruction=task.instruction, response=response)
-    return [{"role": "user", "content": text}]
+    if style == "paper-compact":
+        return f"J: {task.instruction}\nR: {response}\nJustify:"
+    template = PAPER if style == "paper" else RUBRIC
+    return [{"role": "user", "content": template.format(instruction=task.instruction,
+                                                        response=response)}]
 
 
-def score_options(style: Style = "compact") -> list[str]:
-    """The continuations scored to get a distribution over 0..5 points."""
-    return [f" {s}" if style == "compact" else f"Score: {s}" for s in SCORES]
+def style_for(judge_prompt: JudgePrompt, tiny: bool) -> Style:
+    """The prompt style of a policy: the tiny decoder gets the short frames."""
+    if judge_prompt == "paper":
+        return "paper-compact" if tiny else "paper"
+    return "compact" if tiny else "rubric"
 
 
-def verdict_text(score: int) -> str:
-    """The compact judge's target continuation for ``score`` (used in SFT)."""
+def score_options(style: Style = "compact", prefix: str = "") -> list[str]:
+    """The continuations scored to get a distribution over 0..5 points (after ``prefix``,
+    the judge's own justification, with a justified style)."""
+    return [prefix + (f" {s}" if style == "compact" else f"Score: {s}") for s in SCORES]
+
+
+def justification(points: Sequence[bool]) -> str:
+    """The tiny judge's justification of a score: the rubric points met in order, then the
+    first one missed (``relevant, shaped, not elements right.``)."""
+    said = []
+    for name, met in zip(POINT_NAMES, points):
+        said.append(name if met else f"not {name}")
+        if not met:
+            break
+    return ", ".join(said) + "."
+
+
+def verdict_text(score: int, style: Style = "compact", points: Sequence[bool] = ()) -> str:
+    """The tiny judge's target continuation for ``score`` (used in SFT): `` 4``, or with
+    the paper prompt a justification first (`` relevant, … .\\nScore: 4``)."""
+    if style == "paper-compact":
+        return f" {justification(points)}\nScore: {score}"
     return f" {score}"
+
+
+def verdict_prefix(verdict: str) -> str:
+    """What a justified verdict says before its (last) score: the prefix the score options
+    are scored after. A verdict with no score keeps all its text, on a line of its own."""
+    found = list(_SCORE_AT.finditer(verdict))
+    if found:
+        return verdict[:found[-1].start()]
+    text = verdict.rstrip()
+    return f"{text}\n" if text else ""
+
+
+_SCORE_AT = re.compile(r"score\s*[:=]", re.IGNORECASE)
 
 
 def parse_score(text: str) -> int | None:

@@ -19,7 +19,7 @@ from typing import Any
 from tinmen.agents.judge.rubric import SCORES, parse_score
 from tinmen.agents.judge.tasks import oracle_score, task_from_instruction
 
-_COMPACT = re.compile(r"J: (.*)\nR: (.*)\nScore:", re.DOTALL)
+_COMPACT = re.compile(r"J: (.*)\nR: (.*)\n(?:Score|Justify):", re.DOTALL)
 _RUBRIC = re.compile(r"User: (.*)\n<response>(.*)</response>", re.DOTALL)
 
 
@@ -47,7 +47,9 @@ class NoisyOracleJudge:
     def true_score(self, prompt: Any) -> int | None:
         text = _text(prompt)
         found = _COMPACT.search(text) or _RUBRIC.search(text)
-        task = task_from_instruction(found.group(1)) if found else None
+        if found is None:
+            return None
+        task = task_from_instruction(found.group(1))
         return None if task is None else oracle_score(task, found.group(2))
 
     def row(self, prompt: Any) -> list[float]:

@@ -30,8 +30,21 @@ from typing import Any
 import torch
 from pydantic import BaseModel, ConfigDict, Field
 from tinmen.agents.judge.losses import make_batch, token_logprobs
-from tinmen.agents.judge.rubric import judge_prompt, task_prompt, verdict_text
-from tinmen.agents.judge.tasks import Task, judge_training_response, make_tasks, oracle_score
+from tinmen.agents.judge.rubric import (
+    JudgePrompt,
+    Style,
+    judge_prompt,
+    style_for,
+    task_prompt,
+    verdict_text,
+)
+from tinmen.agents.judge.tasks import (
+    Task,
+    judge_training_response,
+    make_tasks,
+    oracle_points,
+    oracle_score,
+)
 from tinmen.models.sources import LOADING
 
 EOS = "<eos>"
@@ -62,10 +75,20 @@ class TinyConfig(BaseModel):
     ift_examples: int = Field(default=0, ge=0, description="Size of the fixed seed set of "
                               "instruction examples (the paper's IFT data); 0 draws fresh "
                               "tasks without end.")
+    judge_prompt: JudgePrompt = Field(default="compact", description="The judge examples' "
+                                      "frame: compact (a bare score) or paper (a "
+                                      "justification, then Score: N).")
     seed: int = 0
 
+    @property
+    def style(self) -> Style:
+        return style_for(self.judge_prompt, tiny=True)
+
     def key(self) -> str:
-        blob = json.dumps({"v": 1, **self.model_dump()}, sort_keys=True)
+        fields = self.model_dump()
+        if fields["judge_prompt"] == "compact":  # keeps the keys of existing checkpoints
+            del fields["judge_prompt"]
+        blob = json.dumps({"v": 1, **fields}, sort_keys=True)
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
@@ -140,10 +163,12 @@ def instruction_example(task: Task) -> tuple[str, str]:
     return task_prompt(task), task.answer + EOS
 
 
-def judge_example(task: Task, response: str) -> tuple[str, str]:
-    """(prompt, target) teaching the judge the rubric on one graded response."""
-    prompt = judge_prompt(task, response, "compact")
-    return prompt, verdict_text(oracle_score(task, response)) + EOS
+def judge_example(task: Task, response: str, style: Style = "compact") -> tuple[str, str]:
+    """(prompt, target) teaching the judge the rubric on one graded response (with the
+    paper prompt, the target justifies the score before giving it)."""
+    prompt = judge_prompt(task, response, style)
+    target = verdict_text(oracle_score(task, response), style, oracle_points(task, response))
+    return prompt, target + EOS
 
 
 def sft_examples(config: TinyConfig) -> Iterator[tuple[str, str]]:
@@ -154,7 +179,7 @@ def sft_examples(config: TinyConfig) -> Iterator[tuple[str, str]]:
     while True:
         for task in make_tasks(64, seed=rng.randrange(2**31), prefix=f"sft{batch}"):
             if rng.random() < config.judge_share:
-                yield judge_example(task, judge_training_response(task, rng))
+                yield judge_example(task, judge_training_response(task, rng), config.style)
             else:
                 yield instruction_example(rng.choice(ift) if ift else task)
         batch += 1
@@ -167,8 +192,8 @@ def sample(model: Any, tokenizer: Any, prompts: list[str], *, temperature: float
     gen = torch.Generator().manual_seed(seed)
     by_len: dict[int, list[int]] = {}
     encoded = [encode(tokenizer, p) for p in prompts]
-    for i, ids in enumerate(encoded):
-        by_len.setdefault(len(ids), []).append(i)
+    for i, prompt_ids in enumerate(encoded):
+        by_len.setdefault(len(prompt_ids), []).append(i)
     out = [""] * len(prompts)
     for members in by_len.values():
         ids = torch.tensor([encoded[i] for i in members])
@@ -183,14 +208,14 @@ def sample(model: Any, tokenizer: Any, prompts: list[str], *, temperature: float
     return out
 
 
-def self_judge_pool(model: Any, tokenizer: Any, rng: random.Random,
-                    n: int = 256) -> list[tuple[str, str]]:
+def self_judge_pool(model: Any, tokenizer: Any, rng: random.Random, n: int = 256,
+                    style: Style = "compact") -> list[tuple[str, str]]:
     """Judge examples on the model's own sampled answers, graded by the oracle (the analogue
     of the paper's human-ranked EFT data, on answers like the ones it will judge)."""
     tasks = make_tasks(n, seed=rng.randrange(2**31), prefix="pool")
     answers = sample(model, tokenizer, [task_prompt(t) for t in tasks],
                      seed=rng.randrange(2**31))
-    return [judge_example(t, a) for t, a in zip(tasks, answers)]
+    return [judge_example(t, a, style) for t, a in zip(tasks, answers)]
 
 
 def sft_loss(model: Any, tokenizer: Any, examples: list[tuple[str, str]]) -> torch.Tensor:
@@ -218,7 +243,7 @@ def train_sft(config: TinyConfig, progress: Any = None) -> tuple[Any, Any]:
     for step in range(config.sft_steps):
         if step >= warm and (step - warm) % config.refresh_every == 0 and \
                 config.self_judge_share > 0:
-            pool = self_judge_pool(model.eval(), tokenizer, rng)
+            pool = self_judge_pool(model.eval(), tokenizer, rng, style=config.style)
             model.train()
         batch = [rng.choice(pool) if pool and rng.random() < config.self_judge_share
                  else next(stream) for _ in range(config.batch_size)]

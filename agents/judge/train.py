@@ -50,7 +50,9 @@ class UpdateConfig(BaseModel):
 
 @dataclass(frozen=True)
 class TrainPair:
-    """One pair as text: the prompt, both sides, their judge prompts, whether it is kept."""
+    """One pair as text: the prompt, both sides, their judge prompts, whether it is kept,
+    and (paper prompt) the judge's justification of each side, which the score options
+    follow."""
 
     prompt: Any
     chosen: str
@@ -58,6 +60,8 @@ class TrainPair:
     judge_chosen: Any
     judge_rejected: Any
     kept: bool = True
+    prefix_chosen: str = ""
+    prefix_rejected: str = ""
 
 
 @dataclass
@@ -91,10 +95,13 @@ def response_logps(model: Any, tokenizer: Any, prompts: Sequence[Any],
 
 
 def option_logps(model: Any, tokenizer: Any, prompts: Sequence[Any],
-                 options: Sequence[str]) -> torch.Tensor:
-    """(B, S) log-probs of every score option after every judge prompt."""
+                 options: Sequence[str], prefixes: Sequence[str] | None = None
+                 ) -> torch.Tensor:
+    """(B, S) log-probs of every score option after every judge prompt (and after that
+    prompt's ``prefixes[i]``, the judge's justification, when given)."""
+    heads = list(prefixes) if prefixes is not None else [""] * len(prompts)
     flat_p = [p for p in prompts for _ in options]
-    flat_o = list(options) * len(prompts)
+    flat_o = [head + o for head in heads for o in options]
     batch = make_batch([_ids(tokenizer, render(tokenizer, p)) for p in flat_p],
                        [_ids(tokenizer, o) for o in flat_o], tokenizer.pad_token_id)
     return sequence_logprob(model, batch).view(len(prompts), len(options))
@@ -130,8 +137,10 @@ def pair_loss(model: Any, ref: Any, tokenizer: Any, pairs: Sequence[TrainPair],
     parts = {"dpo": float(dpo.detach()), "consistency": 0.0}
     if config.variant != "scir":
         return dpo, parts
-    judge_w = option_logps(model, tokenizer, [p.judge_chosen for p in pairs], options)
-    judge_l = option_logps(model, tokenizer, [p.judge_rejected for p in pairs], options)
+    judge_w = option_logps(model, tokenizer, [p.judge_chosen for p in pairs], options,
+                           [p.prefix_chosen for p in pairs])
+    judge_l = option_logps(model, tokenizer, [p.judge_rejected for p in pairs], options,
+                           [p.prefix_rejected for p in pairs])
     p_grm = grm_preference(judge_w, judge_l)
     if irm_ref is not None and irm_ref is not ref:
         with torch.no_grad():

@@ -1,7 +1,9 @@
 """The steps of the weak-to-strong pipeline as pure functions over arrays.
 
 The graph (``tinmen.graphs.w2s``) calls these in order: the weak ceiling learns ground truth
-on one half and labels the other half with soft labels; the supervisor may keep only its
+on one half and labels the other half with soft labels; the strong ceiling learns ground
+truth on that other half (Burns et al.'s ``train_weak_to_strong.py``), so the two ceilings
+never share a training example; the supervisor may keep only its
 confident labels; an intermediate model may relabel them (bootstrapping); the student learns
 from what remains — plus, under an *implicit* conflict, helpfulness examples that contradict
 the target on part of the space, or, under an *explicit* conflict, a term that rewards
@@ -19,6 +21,10 @@ from tinmen.agents.w2s.train import Classifier, TrainConfig, fit
 
 Conflict = Literal["none", "implicit", "explicit"]
 CONFLICTS: tuple[str, ...] = ("none", "implicit", "explicit")
+Half = Literal["gt", "w2s"]
+# Yang et al.'s explicit-conflict weight: --reward_alpha=0.5 in every run_*.sh of
+# RUCBM/weak-to-strong-deception, and the default of their reward-model trainer
+CONFLICT_ALPHA = 0.5
 
 
 class PipelineConfig(BaseModel):
@@ -31,7 +37,8 @@ class PipelineConfig(BaseModel):
     intermediate: str | None = Field(default=None, description="Bootstrap through this rung.")
     loss: Literal["xent", "logconf"] = "xent"
     conflict: Conflict = "none"
-    conflict_alpha: float = Field(default=0.2, ge=0, description="Explicit-conflict weight.")
+    conflict_alpha: float = Field(default=CONFLICT_ALPHA, ge=0,
+                                  description="Explicit-conflict weight.")
     filter: float | None = Field(default=None, ge=0.5, le=1.0,
                                  description="Keep weak labels with confidence ≥ this.")
     train: TrainConfig = TrainConfig()
@@ -49,9 +56,10 @@ def keep_mask(p1: np.ndarray, threshold: float | None) -> np.ndarray:
     return confidence(p1) >= threshold
 
 
-def ceiling(task: TaskData, rung: str, config: TrainConfig) -> Classifier:
-    """A rung trained on the ground-truth half (the weak model, or a ceiling)."""
-    return fit(task.view(rung, "gt"), task.labels("gt").astype(np.float64), config)
+def ceiling(task: TaskData, rung: str, config: TrainConfig, half: Half = "gt") -> Classifier:
+    """A rung trained on ground truth: the weak model on the first half (``gt``), the strong
+    ceiling on the second (``w2s``, the examples the student sees with weak labels)."""
+    return fit(task.view(rung, half), task.labels(half).astype(np.float64), config)
 
 
 def cross_fit_labels(x: np.ndarray, labels: np.ndarray, config: TrainConfig,

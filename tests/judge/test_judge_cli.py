@@ -73,3 +73,26 @@ def test_user_errors_are_one_line(ran, capsys):
         err = capsys.readouterr().err
         assert says in err and len(err.strip().splitlines()) == 1, err
     assert main(["judge", "rank", "--study", "999", "--db", db]) == 2
+
+
+def test_bad_judge_prompt_is_one_line_and_writes_nothing(tmp_path, capsys):
+    db = tmp_path / "never.db"
+    assert main(["judge", "run", "--judge-prompt", "essay", "--db", f"sqlite:///{db}"]) == 2
+    err = capsys.readouterr().err
+    assert "judge_prompt='essay'" in err and len(err.strip().splitlines()) == 1, err
+    assert main(["judge", "run", "--set", "verdict_tokens=0", "--db", f"sqlite:///{db}"]) == 2
+    capsys.readouterr()
+    assert not db.exists()
+
+
+def test_quick_sizes_apply_under_explicit_flags_and_sets():
+    from tinmen.graphs.judge import QUICK, check_options
+
+    from tinmen.cli_judge import _options
+
+    quick = check_options(_options({"iterations": None, "prompts": None}, None, quick=True))
+    assert {k: quick[k] for k in QUICK} == QUICK and quick["sft_steps"] < 2000
+    mine = _options({"iterations": 2, "judge_prompt": "paper"}, ["sft_steps=50"], quick=True)
+    assert mine["iterations"] == 2 and mine["sft_steps"] == 50 and mine["prompts"] == 16
+    assert mine["judge_prompt"] == "paper"
+    assert _options({"iterations": None}, None) == {}  # without --quick: the defaults

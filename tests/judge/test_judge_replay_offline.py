@@ -74,3 +74,46 @@ def test_a_fork_after_the_seed_continues_from_the_stored_checkpoint(recorded, tm
     written = {p.name for p in (tmp_path / "fresh-cache" / "judge").iterdir()}
     assert not any(name.startswith("sft-") for name in written)  # the seed was not retrained
     assert sft[:16] in written  # the seed model was written out from the store
+
+
+# --------------------------------------------------------------------------- paper prompt
+PAPER = {**SMALL, "judge_prompt": "paper", "judge_samples": 2, "verdict_tokens": 24}
+
+
+@pytest.fixture(scope="module")
+def recorded_paper(tmp_path_factory):
+    from tinmen.storage import Store
+
+    url = f"sqlite:///{tmp_path_factory.mktemp('judge-paper')}/j.db"
+    store = Store.open(url)
+    result = run_session(store, AGENT, {"seed": 5}, parse_bindings([], AGENT.roles),
+                         pool=ModelPool(), options=PAPER)
+    yield store, url, result.session_id
+    store.close()
+
+
+def test_paper_prompt_verdicts_are_stored_and_unreadable_scores_counted(recorded_paper):
+    store, _, sid = recorded_paper
+    with store.unit_of_work() as uow:
+        rows = uow.session.scalars(select(orm.Prediction).where(
+            orm.Prediction.session_id == sid, orm.Prediction.model == "candidate")).all()
+        failures = uow.session.scalars(select(orm.Metric).where(
+            orm.Metric.session_id == sid, orm.Metric.name == "verdict_parse_failures")).one()
+        gens = [c for c in uow.calls.for_session(sid) if c.op == "generate"
+                and "Justify:" in str(c.inputs["prompt"])]
+    from tinmen.agents.judge.rubric import parse_score
+
+    assert rows and all(len(r.meta["verdicts"]) == 2 for r in rows)
+    for r in rows:  # an 8-step seed model writes junk: counted, never a crash
+        assert r.meta["unparsed"] == sum(parse_score(v) is None for v in r.meta["verdicts"])
+        assert (r.predicted is None) == (r.meta["unparsed"] == 2)
+    assert failures.value == sum(r.meta["unparsed"] for r in rows)
+    assert failures.meta["verdicts"] == 2 * len(rows)
+    assert {c.params["max_new_tokens"] for c in gens} == {24}  # justification room
+
+
+def test_a_paper_prompt_session_replays_offline(recorded_paper, tmp_path):
+    _, url, sid = recorded_paper
+    report = replay_offline(url, sid, tmp_path / "empty-cache")
+    assert report["identical"], report
+    assert report["cache_files"] == []

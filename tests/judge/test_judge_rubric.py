@@ -84,3 +84,59 @@ def test_instruction_text_recovers_the_task(seed, kind):
     task = make_task(kind, random.Random(seed), "t")
     parsed = task_from_instruction(task.instruction)
     assert parsed is not None and parsed.answer == task.answer and parsed.kind == kind
+
+
+# --------------------------------------------------------------------------- paper prompt
+def test_paper_prompt_asks_for_a_justification_before_the_score():
+    task = make_tasks(1, seed=3)[0]
+    text = rubric.judge_prompt(task, "1 2 3", "paper")[0]["content"]
+    assert "additive 5-point" in text and f"User: {task.instruction}" in text
+    assert text.index("Briefly justify") < text.index('"Score: <total points>"')
+    assert rubric.judge_prompt(task, "1 2 3", "paper-compact").endswith("\nJustify:")
+
+
+@pytest.mark.parametrize("judge_prompt,tiny,style", [
+    ("compact", True, "compact"), ("compact", False, "rubric"),
+    ("paper", True, "paper-compact"), ("paper", False, "paper")])
+def test_style_for_picks_the_frame_by_policy_kind(judge_prompt, tiny, style):
+    assert rubric.style_for(judge_prompt, tiny) == style
+
+
+def test_tiny_paper_verdicts_justify_then_score_and_parse_back():
+    rng = random.Random(0)
+    for task in make_tasks(25, seed=4):
+        response = corrupt(task, rng.randint(0, 5), rng)
+        from tinmen.agents.judge.tasks import oracle_points
+
+        verdict = rubric.verdict_text(oracle_score(task, response), "paper-compact",
+                                      oracle_points(task, response))
+        assert rubric.parse_score(verdict) == oracle_score(task, response)
+        prefix = rubric.verdict_prefix(verdict)
+        assert verdict.startswith(prefix) and prefix.endswith(".\n")
+        assert verdict[len(prefix):] == f"Score: {oracle_score(task, response)}"
+
+
+def test_justification_names_the_points_met_then_the_first_missed():
+    assert rubric.justification([True, True, False, False, False]) == \
+        "relevant, shaped, not elements right."
+    assert rubric.justification([True] * 5) == \
+        "relevant, shaped, elements right, correct, exact."
+
+
+@pytest.mark.parametrize("verdict,prefix,score", [
+    ("It sorts the digits.\nScore: 4", "It sorts the digits.\n", 4),
+    ("rambling with no score at all", "rambling with no score at all\n", None),
+    ("Score: seven", "", None),  # garbled: no score, and the options follow an empty prefix
+    ("", "", None),
+])
+def test_a_verdict_without_a_readable_score_is_a_parse_failure_not_an_error(verdict, prefix,
+                                                                             score):
+    assert rubric.parse_score(verdict) == score
+    assert rubric.verdict_prefix(verdict) == prefix
+    assert rubric.average_score([verdict, verdict]) == score
+
+
+def test_score_options_follow_the_justification_prefix():
+    options = rubric.score_options("paper-compact", " relevant.\n")
+    assert options[0] == " relevant.\nScore: 0" and options[-1] == " relevant.\nScore: 5"
+    assert rubric.score_options("compact") == [f" {s}" for s in rubric.SCORES]

@@ -39,3 +39,9 @@ def test_confusion_rows_and_synthetic_judges_are_distributions():
     assert sum(confusion_row(3, 0.7)) == pytest.approx(1.0)
     for matrix in judge_matrices().values():
         assert np.allclose(matrix.sum(-1), 1.0) and (matrix >= 0).all()
+
+
+def test_noisy_judge_reads_the_paper_prompts_too():
+    task = make_tasks(1, seed=2)[0]
+    for style in ("paper", "paper-compact"):
+        assert NoisyOracleJudge().true_score(rubric.judge_prompt(task, task.answer, style)) == 5

@@ -21,7 +21,8 @@ def _counts(store, sid):
     with store.unit_of_work() as uow:
         db = uow.session
         preds = dict(db.execute(select(orm.Prediction.model, func.count())
-                                .where(orm.Prediction.session_id == sid)
+                                .where(orm.Prediction.session_id == sid,
+                                       orm.Prediction.split == "test")
                                 .group_by(orm.Prediction.model)).all())
         beliefs = db.scalar(select(func.count()).select_from(orm.Belief)
                             .where(orm.Belief.session_id == sid))
@@ -111,3 +112,35 @@ def test_text_ladder_without_a_model_is_a_user_error(store):
     with pytest.raises(ConfigError, match="--model lm="):
         run_session(store, AGENT, {"data_seed": 0}, {},
                     options={"task": "text", "weak": "1", "strong": "2"})
+
+
+def _trained_on(store, sid, model):
+    with store.unit_of_work() as uow:
+        return set(uow.session.scalars(select(orm.Prediction.example_id).where(
+            orm.Prediction.session_id == sid, orm.Prediction.model == model,
+            orm.Prediction.split == "train")).all())
+
+
+def test_weak_model_and_strong_ceiling_train_on_disjoint_ground_truth_halves(store):
+    from tinmen.agents.w2s.synthetic import SyntheticConfig, make_synthetic
+
+    opts = {**OPTIONS, "intermediate": None, "filter": None, "conflict": "none"}
+    result = run_session(store, AGENT, {"data_seed": 6}, {}, options=opts)
+    task = make_synthetic(SyntheticConfig(**SIZES), 6, ["1", "8"])
+    weak = _trained_on(store, result.session_id, "weak")
+    ceiling = _trained_on(store, result.session_id, "strong_ceiling")
+    assert weak == set(task.ids_of("gt"))  # the first half
+    assert ceiling == set(task.ids_of("w2s"))  # the second half: the student's examples
+    assert not weak & ceiling
+    with store.unit_of_work() as uow:  # the student's weak labels are on the ceiling's half
+        labelled = {s.removeprefix("weak_label/") for s in uow.session.scalars(
+            select(orm.Belief.subject).where(orm.Belief.session_id == result.session_id))}
+    assert labelled == ceiling
+
+
+def test_ceiling_half_gt_puts_the_ceiling_on_the_weak_models_half(store):
+    opts = {**OPTIONS, "intermediate": None, "filter": None, "conflict": "none",
+            "ceiling_half": "gt"}
+    result = run_session(store, AGENT, {"data_seed": 6}, {}, options=opts)
+    assert _trained_on(store, result.session_id, "strong_ceiling") == \
+        _trained_on(store, result.session_id, "weak")

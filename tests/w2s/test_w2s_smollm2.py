@@ -31,7 +31,7 @@ def test_truncated_smollm2_ladder_runs_end_to_end(store):
     assert sum(pool.loads.values()) == 1  # one forward pass served every rung
     with store.unit_of_work() as uow:
         n = uow.session.scalar(select(func.count()).select_from(orm.Prediction).where(
-            orm.Prediction.session_id == result.session_id))
+            orm.Prediction.session_id == result.session_id, orm.Prediction.split == "test"))
     assert n == 5 * 24
     # every node's hidden_states call is recorded; the pool computed the features once
     from tinmen.models.hidden import from_npy
