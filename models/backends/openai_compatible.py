@@ -47,7 +47,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
-from tinmen.models.protocols import GenerateParams, Generation, Prompt, report_retries
+from tinmen.models.protocols import TOP_K, GenerateParams, Generation, Prompt, report_retries
 from tinmen.models.registry import missing_dependency
 from tinmen.models.spec import ModelSpec
 
@@ -214,13 +214,13 @@ class OpenAICompatible:
         if params.stop:
             body["stop"] = list(params.stop)
         if isinstance(prompt, list) and self.options.chat:
-            body.update(messages=prompt, logprobs=True, top_logprobs=1)
+            body.update(messages=prompt, logprobs=True, top_logprobs=TOP_K)
             if params.json_schema is not None:
                 body["response_format"] = {"type": "json_schema", "json_schema": {
                     "name": "output", "schema": params.json_schema, "strict": True}}
             data, retries = self._post("/chat/completions", body, "generate (chat)")
             return chat_generation(_first_choice(data)), retries
-        body.update(prompt=self._text(prompt), logprobs=1)
+        body.update(prompt=self._text(prompt), logprobs=TOP_K)
         if params.json_schema is not None:
             body["structured_outputs"] = {"json": params.json_schema}  # vLLM's field
         data, retries = self._post("/completions", body, "generate")
@@ -353,10 +353,11 @@ def completion_generation(choice: dict[str, Any]) -> Generation:
                           finish_reason=finish)
     lps = [float(lp) for lp in logprobs["token_logprobs"]]
     tops = logprobs.get("top_logprobs") or [None] * len(lps)
-    top1 = [max([lp, *(top or {}).values()]) for lp, top in zip(lps, tops, strict=True)]
+    ranked = [_top_k(lp, (top or {}).values()) for lp, top in zip(lps, tops, strict=True)]
     return Generation(text=text, tokens=tuple(logprobs.get("tokens") or ()),
-                      token_logprobs=tuple(lps), top1_logprobs=tuple(map(float, top1)),
-                      finish_reason=finish)
+                      token_logprobs=tuple(lps), top1_logprobs=tuple(r[0] for r in ranked),
+                      finish_reason=finish,
+                      topk_logprobs=tuple(ranked) if any(tops) else None)
 
 
 def chat_generation(choice: dict[str, Any]) -> Generation:
@@ -367,11 +368,21 @@ def chat_generation(choice: dict[str, Any]) -> Generation:
         return Generation(text=text, token_logprobs=None, top1_logprobs=None,
                           finish_reason=finish)
     lps = [float(step["logprob"]) for step in content]
-    top1 = [max([lp, *(t["logprob"] for t in step.get("top_logprobs") or ())])
-            for lp, step in zip(lps, content, strict=True)]
+    ranked = [_top_k(lp, (t["logprob"] for t in step.get("top_logprobs") or ()))
+              for lp, step in zip(lps, content, strict=True)]
+    has_top = any(step.get("top_logprobs") for step in content)
     return Generation(text=text, tokens=tuple(step["token"] for step in content),
-                      token_logprobs=tuple(lps), top1_logprobs=tuple(map(float, top1)),
-                      finish_reason=finish)
+                      token_logprobs=tuple(lps), top1_logprobs=tuple(r[0] for r in ranked),
+                      finish_reason=finish, topk_logprobs=tuple(ranked) if has_top else None)
+
+
+def _top_k(chosen: float, alternatives: Any) -> tuple[float, ...]:
+    """The ``TOP_K`` largest log-probs of one step, best first (the chosen token's among
+    them where it ranks: a server lists the top alternatives and the sampled token)."""
+    values = [float(v) for v in alternatives]
+    if not any(abs(v - chosen) < 1e-9 for v in values):  # sampled outside the listed top
+        values.append(float(chosen))
+    return tuple(sorted(values, reverse=True)[:TOP_K])
 
 
 def _finish(choice: dict[str, Any]) -> str:

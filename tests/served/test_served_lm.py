@@ -69,6 +69,15 @@ def test_greedy_logprobs_equal_in_process_generation(served, in_process, prompt)
     for a, b in ((there.token_logprobs, here.token_logprobs),
                  (there.top1_logprobs, here.top1_logprobs)):
         assert max(abs(x - y) for x, y in zip(a, b, strict=True)) < 1e-3
+    # the top-k behind the entropy signal: every value the server lists is one of the
+    # in-process top-k (the completions API keys them by token text, so two tokens that
+    # decode alike show as one there; the chat API lists them all)
+    assert there.topk_logprobs is not None and here.topk_logprobs is not None
+    for a_row, b_row in zip(there.topk_logprobs, here.topk_logprobs, strict=True):
+        assert abs(a_row[0] - b_row[0]) < 1e-3 and 1 <= len(a_row) <= len(b_row)
+        assert all(any(abs(x - y) < 1e-3 for y in b_row) for x in a_row)
+        if isinstance(prompt, list):
+            assert len(a_row) == len(b_row)
 
 
 def test_seeded_sampling_is_reproducible_through_the_pool(vllm_server):
