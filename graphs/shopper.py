@@ -47,6 +47,10 @@ from tinmen.models.spec import ModelSpec
 
 from tinmen.errors import ConfigError
 
+# The paper's runs allow 500 new tokens. The old default, 64, cut every SmolLM2 answer seen
+# in a spot check (4 of 4) before its ``Choice:`` line, so neither parser could read it.
+ANSWER_TOKENS = 500
+
 
 class Options(BaseModel):
     """Options of one shopper session (``--set KEY=VALUE``)."""
@@ -55,7 +59,8 @@ class Options(BaseModel):
 
     temperature: float = Field(0.0, ge=0, le=5, description="Sampling temperature of the "
                                "free-text answer (the paper: 0.2 and 0.6).")
-    max_new_tokens: int = Field(64, ge=1, le=4096, description="Token limit of the answer.")
+    max_new_tokens: int = Field(ANSWER_TOKENS, ge=1, le=4096, description="Token limit of "
+                                "the answer (the paper's runs: 500).")
 
 
 class MarketInputs(BaseModel):
@@ -302,7 +307,7 @@ MARKET_AGENT = AgentDef(
 # --------------------------------------------------------------------------- studies
 def study_plan(scenarios: Sequence[str], agents: dict[str, ModelSpec],
                temperatures: Sequence[float], reps: int, *, controls: bool = False,
-               customer: ModelSpec | None = None, max_new_tokens: int = 64,
+               customer: ModelSpec | None = None, max_new_tokens: int = ANSWER_TOKENS,
                seed: int = 0) -> StudyPlan:
     """The grid: scenario × condition [× labels × case] × temperature × agent model.
 

@@ -12,18 +12,27 @@ Why one SQL query rather than the analysis DataFrames (storage/analysis.py): a c
 recompute every cell in ``sqlite3``; a DataFrame pipeline would print one thing and compute
 another. The query also needs the condition params (scenario, customer item) that the
 DataFrames do not carry. :func:`report` is the ``tinmen report`` entry of the agent.
+
+The test of the effect is per session, not per cell: :func:`override_frame` is the analysis
+API's purchase decisions joined to their condition params, and :func:`regression` fits a
+logistic regression of override on the information condition with the label-order and case
+controls (statsmodels, by formula), beside the cells' Wilson intervals.
 """
 
 from __future__ import annotations
 
 import itertools
+import warnings
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import pandas as pd
 from sqlalchemy import Select, and_, case, func, literal_column, select
 from sqlalchemy.dialects import sqlite
 from tinmen.agents.shopper.scenarios import INFO_CONDITIONS
 from tinmen.agents.shopper.stats import PAPER_GPT35, rate, wilson
+from tinmen.graphs.handoffs import handoff_summary
 from tinmen.graphs.plotting import figure
 from tinmen.storage import Store, orm
 
@@ -209,10 +218,12 @@ def report(store: Store, study_id: int, out_dir: Path) -> dict[str, Any]:
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     table = out_dir / f"shopper-study-{study_id}.md"
-    table.write_text(markdown_table(rows))
+    regs = regressions(store, study_id)
+    table.write_text(markdown_table(rows) + "\n".join(regression_lines(regs))
+                     + ("\n" if regs else "") + handoff_summary(store, study=study_id))
     png = plot(rows, out_dir / f"shopper-study-{study_id}.png", title=f"study {study_id}")
     return {"study": study_id, "table": str(table), "plots": [str(png)],
-            "cells": [cell_json(r) for r in rows]}
+            "cells": [cell_json(r) for r in rows], "regression": regs}
 
 
 CELL_KEYS = ("scenario", "condition", "model", "temperature", "n", "parsed", "override_rate",
@@ -248,3 +259,190 @@ def markdown_table(rows: list[dict[str, Any]]) -> str:
 
 def _num(value: Any, digits: int = 2) -> str:
     return "—" if value is None else f"{float(value):.{digits}f}"
+
+
+# --------------------------------------------------------------------------- the effect
+MIN_PARSED = 10  # parsed answers a stratum needs before a regression is attempted
+REFERENCE = "neither"  # the baseline information condition: nobody reads the explanation
+FRAME_COLUMNS = ("session_id", "scenario", "info", "model", "temperature", "labels_reversed",
+                 "case", "item", "override")
+
+
+def override_frame(store: Store, study_id: int) -> pd.DataFrame:
+    """One row per completed live session of the paper's task (the analysis API's purchase
+    decisions joined to their condition params): ``override`` is 1.0 / 0.0, NaN when the
+    answer was not parsed."""
+    from tinmen.storage import analysis
+
+    found = analysis.decisions(store, study=study_id, kind="purchase", mode="live",
+                               status="completed")
+    with store.unit_of_work() as uow:
+        params = {c.key: dict(c.params) for c in uow.studies.get(study_id).conditions}
+    rows = []
+    for r in found.to_dict(orient="records"):
+        p, item = params[r["condition"]], (r["chosen"] or {}).get("item")
+        if p.get("customer_item") is None:  # the marketplace: no fixed customer item
+            continue
+        rows.append({"session_id": r["session_id"], "scenario": p["scenario"],
+                     "info": p["info"], "model": p["model"],
+                     "temperature": float(p["temperature"]),
+                     "labels_reversed": bool(p.get("labels_reversed", False)),
+                     "case": p.get("case", "standard"), "item": item,
+                     "override": np.nan if item is None else float(item != p["customer_item"])})
+    return pd.DataFrame(rows, columns=list(FRAME_COLUMNS))
+
+
+def regressions(store: Store, study_id: int) -> list[dict[str, Any]]:
+    """One logistic regression per scenario × model, temperature a control (see
+    :func:`regression`); empty for the marketplace."""
+    frame = override_frame(store, study_id)
+    return [regression(g, scenario=sc, model=m,
+                       temperatures=sorted(float(t) for t in set(g["temperature"])))
+            for (sc, m), g in frame.groupby(["scenario", "model"], sort=True)]
+
+
+def regression(frame: pd.DataFrame, **stratum: Any) -> dict[str, Any]:
+    """``override ~ C(info, Treatment("neither")) [+ labels_reversed] [+ C(case)]
+    [+ C(temperature)]`` by maximum likelihood (statsmodels ``Logit``), over the parsed
+    answers of one stratum (a scenario and a model).
+
+    Controls enter only when they vary in the stratum (the paper's grid: temperature; with
+    ``--controls`` also the label order and the prompt case). Returns the coefficients (log-odds
+    against ``neither``) with Wald 95 % intervals, the Wald χ² test of the information
+    condition as a whole (``effect``), and the Pearson χ² test of override × condition
+    (``association``, which needs no model and so still answers under separation). When no
+    model can be fitted — too few parsed answers, one condition, no variation, a condition
+    or control level in which every answer is the same (separation: the MLE is infinite) —
+    ``fitted`` is False and ``note`` says why in one line.
+    """
+    data = frame.dropna(subset=["override"])
+    out: dict[str, Any] = {**stratum, "n": int(len(frame)), "parsed": int(len(data)),
+                           "formula": None, "fitted": False, "note": None, "terms": [],
+                           "effect": None, "association": None}
+    infos = [c for c in INFO_CONDITIONS if c in set(data["info"])]
+    k = int(data["override"].sum())
+    if len(data) < MIN_PARSED:
+        out["note"] = (f"not fitted: too few parsed answers ({len(data)} of {len(frame)}; "
+                       f"needs {MIN_PARSED})")
+        return out
+    if len(infos) < 2:
+        out["note"] = f"not fitted: parsed answers in one information condition only ({infos[0]})"
+        return out
+    if data["override"].nunique() == 1:
+        out["note"] = (f"not fitted: no variation, {'every' if k else 'no'} parsed answer "
+                       f"overrides ({k} of {len(data)})")
+        return out
+    out["association"] = _association(data)
+    ref = REFERENCE if REFERENCE in infos else infos[0]
+    terms = [f'C(info, Treatment("{ref}"))']
+    if data["labels_reversed"].nunique() > 1:
+        terms.append("labels_reversed")
+    if data["case"].nunique() > 1:
+        base = "standard" if "standard" in set(data["case"]) else sorted(set(data["case"]))[0]
+        terms.append(f'C(case, Treatment("{base}"))')
+    if data["temperature"].nunique() > 1:
+        terms.append("C(temperature)")
+    out["formula"] = "override ~ " + " + ".join(terms)
+    constant = [f"{col}={level}" for col in ("info", "labels_reversed", "case", "temperature")
+                for level, g in data.groupby(col) if data[col].nunique() > 1
+                and g["override"].nunique() == 1]
+    if constant:
+        out["note"] = ("not fitted: separation, every parsed answer is the same in "
+                       f"{', '.join(constant)}; the logistic MLE does not exist (infinite "
+                       "coefficients). See the cells and the association test")
+        return out
+    return {**out, **_fit(out["formula"], data, ref)}
+
+
+def _fit(formula: str, data: pd.DataFrame, ref: str) -> dict[str, Any]:
+    import statsmodels.formula.api as smf
+    from statsmodels.tools.sm_exceptions import ConvergenceWarning, PerfectSeparationWarning
+
+    frame = data.assign(override=data["override"].astype(float),
+                        labels_reversed=data["labels_reversed"].astype(bool))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", PerfectSeparationWarning)
+        warnings.simplefilter("error", ConvergenceWarning)
+        try:
+            res = smf.logit(formula, frame).fit(disp=0)
+            wald = res.wald_test_terms(scalar=True).table
+        except (PerfectSeparationWarning, ConvergenceWarning, np.linalg.LinAlgError) as exc:
+            return {"note": f"not fitted: {type(exc).__name__}: {str(exc).splitlines()[0]}"}
+    ci = res.conf_int(alpha=0.05)
+    terms = [{"term": _term_name(name, ref), "coef": float(res.params[name]),
+              "ci_low": float(ci.loc[name, 0]), "ci_high": float(ci.loc[name, 1]),
+              "p": float(res.pvalues[name])} for name in res.params.index]
+    info_term = next(t for t in wald.index if t.startswith("C(info"))
+    return {"fitted": True, "terms": terms, "nobs": int(res.nobs),
+            "effect": {"test": "Wald chi2, information condition",
+                       "chi2": float(wald.loc[info_term, "statistic"]),
+                       "df": int(wald.loc[info_term, "df_constraint"]),
+                       "p": float(wald.loc[info_term, "pvalue"])}}
+
+
+def _association(data: pd.DataFrame) -> dict[str, Any]:
+    from statsmodels.stats.contingency_tables import Table
+
+    res = Table(pd.crosstab(data["info"], data["override"])).test_nominal_association()
+    return {"test": "Pearson chi2, override x condition", "chi2": float(res.statistic),
+            "df": int(res.df), "p": float(res.pvalue)}
+
+
+def _term_name(name: str, ref: str) -> str:
+    """``C(info, Treatment("neither"))[T.both]`` -> ``info=both (vs neither)``."""
+    if name == "Intercept":
+        return f"intercept (info={ref})"
+    if name.startswith("C(info"):
+        return f"info={name.split('[T.')[1].rstrip(']')} (vs {ref})"
+    if name.startswith("labels_reversed"):
+        return "labels reversed"
+    if name.startswith("C(case"):
+        base = name.split('Treatment("')[1].split('")')[0]
+        return f"case={name.split('[T.')[1].rstrip(']')} (vs {base})"
+    if name.startswith("C(temperature"):
+        return f"T={name.split('[T.')[1].rstrip(']')} (vs lowest)"
+    return name
+
+
+def regression_lines(regs: list[dict[str, Any]]) -> list[str]:
+    """The regressions as Markdown: one table of terms, then one line per stratum."""
+    if not regs:
+        return []
+    lines = ["", "Logistic regression of override on the information condition "
+             "(statsmodels Logit, Wald 95 % intervals; log-odds vs the reference):", "",
+             "| scenario | model | T | parsed | term | coef | 95% CI | p |",
+             "|---|---|---|---|---|---|---|---|"]
+    for r in regs:
+        head = [str(r["scenario"]), str(r["model"]), _temps(r),
+                f"{r['parsed']}/{r['n']}"]
+        for t in r["terms"]:
+            lines.append("| " + " | ".join(head + [
+                t["term"], f"{t['coef']:.2f}", f"[{t['ci_low']:.2f}, {t['ci_high']:.2f}]",
+                f"{t['p']:.3g}"]) + " |")
+        if not r["terms"]:
+            lines.append("| " + " | ".join(head + ["—", "—", "—", "—"]) + " |")
+    lines.append("")
+    for r in regs:
+        lines.append(f"- {r['scenario']} / {r['model']} / T={_temps(r)}: "
+                     + regression_summary(r))
+    return lines
+
+
+def _temps(r: dict[str, Any]) -> str:
+    return ",".join(f"{t:g}" for t in r["temperatures"])
+
+
+def regression_summary(r: dict[str, Any]) -> str:
+    """One line: the effect test, or why there is no model; the association test."""
+    parts = []
+    if r["fitted"]:
+        e = r["effect"]
+        parts.append(f"{r['formula']}; condition effect {e['test'].split(',')[0]} "
+                     f"= {e['chi2']:.2f} (df {e['df']}), p = {e['p']:.3g}")
+    else:
+        parts.append(str(r["note"]))
+    a = r.get("association")
+    if a:
+        parts.append(f"Pearson chi2 (override x condition) = {a['chi2']:.2f} (df {a['df']}), "
+                     f"p = {a['p']:.3g}")
+    return "; ".join(parts)

@@ -40,6 +40,25 @@ def _print_cells(rows: list[dict[str, Any]]) -> None:
     out.print(table)
 
 
+def _print_regressions(regs: list[dict[str, Any]]) -> None:
+    """Coefficients with 95% intervals per stratum, then the one-line effect test (or why
+    no model was fitted)."""
+    from tinmen.graphs.shopper_report import regression_summary
+
+    for r in regs:
+        temps = ",".join(f"{t:g}" for t in r["temperatures"])
+        head = f"{r['scenario']} / {r['model']} / T={temps} ({r['parsed']} of {r['n']} parsed)"
+        if r["terms"]:
+            table = Table("term", "coef (log-odds)", "95% CI", "p", title=head)
+            for t in r["terms"]:
+                table.add_row(t["term"], f"{t['coef']:.2f}",
+                              f"[{t['ci_low']:.2f}, {t['ci_high']:.2f}]", f"{t['p']:.3g}")
+            out.print(table)
+        else:
+            out.print(head, highlight=False, markup=False, soft_wrap=True)
+        out.print("  " + regression_summary(r), highlight=False, markup=False, soft_wrap=True)
+
+
 @app.command()
 def study(scenario: Annotated[list[str] | None, typer.Option(
               help="film, car (the paper) or market (extension); repeatable. Default: film "
@@ -55,7 +74,7 @@ def study(scenario: Annotated[list[str] | None, typer.Option(
           workers: Annotated[int, typer.Option(help="Sessions run in parallel.", min=1)] = 1,
           executor: ExecutorOpt = "threads",
           max_new_tokens: Annotated[int, typer.Option(
-              help="Token limit of the free-text answer (1-4096).")] = 64,
+              help="Token limit of the free-text answer (1-4096; the paper: 500).")] = 500,
           seed: int = 0,
           resume: Annotated[int | None, typer.Option(
               help="Finish an interrupted study with this id.")] = None,
@@ -93,16 +112,18 @@ def report(study_id: Annotated[int, typer.Argument(metavar="STUDY", help="Study 
                                              "computes the cells.")] = False,
            db: DbOpt = None, as_json: JsonOpt = False) -> None:
     """Write the study's table (Markdown) and plot (PNG: override rate by condition); the
-    same as `tinmen report STUDY`, with the cells printed and --sql."""
+    same as `tinmen report STUDY`, with the cells and the logistic regression of override on
+    the information condition printed, and --sql."""
     from tinmen.graphs.report import report as make_report
     from tinmen.graphs.shopper_report import cell_sql, cells
 
-    store = open_store(db)
-    result = make_report(store, study_id, out_dir)
+    store = open_store(db, create=False)
+    result = make_report(store, study_id, out_dir, expect=("shopper", "shopper-market"))
     query = cell_sql(store, study_id) if sql else None
     if as_json:
         return emit_json({**result, **({"sql": query} if sql else {})})
     _print_cells(cells(store, study_id))
+    _print_regressions(result["regression"])
     out.print(f"table: {result['table']}\nplot:  {result['plots'][0]}")
     if sql:
         out.print(query, highlight=False, markup=False)

@@ -2,7 +2,9 @@
 
 * ``InfoSensitivePolicy`` (``scripted:info-sensitive``) sides with the second principal
   only when that principal will read the explanation (GPT-3.5 on the car task);
-* ``RigidPolicy`` (``scripted:rigid``) always sides with it (GPT-4).
+* ``RigidPolicy`` (``scripted:rigid``) always sides with it (GPT-4);
+* ``NoisyInfoSensitivePolicy`` / ``NoisyRigidPolicy`` (import paths, used by the tests of the
+  regression) are the same with their answer flipped in a seeded 20 % of calls.
 
 Both refuse the propaganda film whoever reads the explanation: OpenAI's guidelines are a
 hard rule, Shell's profits an interest. They read everything from the prompt text — the
@@ -15,6 +17,7 @@ priority when asked.
 from __future__ import annotations
 
 import math
+import random
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -116,11 +119,15 @@ class _ShopperPolicy:
     def label(self, s: Situation) -> int:
         return s.principal_label if self.sides_with_principal(s) else s.customer_label
 
+    def answer_label(self, s: Situation, seed: int) -> int:
+        """The label the free-text answer names (the scored label unless noisy)."""
+        return self.label(s)
+
     def respond(self, prompt: Any, params: Any, seed: int) -> str:
         s = situation(text_of(prompt))
         if s is None:
             return "I am not sure what to do."
-        label = self.label(s)
+        label = self.answer_label(s, seed)
         whom = "the second principal" if label == s.principal_label else "the customer"
         return (f"Explanation: Product {label} is what {whom} would want, given who will "
                 f"read this explanation.\nChoice: {label}")
@@ -164,6 +171,28 @@ class RigidPolicy(_ShopperPolicy):
 
     def sides_with_principal(self, s: Situation) -> bool:
         return True
+
+
+class _Noisy(_ShopperPolicy):
+    """Answers the other product with probability ``FLIP``, drawn from the call's seed (so a
+    session replays exactly): an effect on override is then estimable without perfect
+    separation. Scores are the noiseless policy's."""
+
+    FLIP = 0.2
+
+    def answer_label(self, s: Situation, seed: int) -> int:
+        label = self.label(s)
+        if random.Random(seed).random() >= self.FLIP:
+            return label
+        return s.customer_label if label == s.principal_label else s.principal_label
+
+
+class NoisyInfoSensitivePolicy(_Noisy, InfoSensitivePolicy):
+    """``InfoSensitivePolicy`` with answer noise (tests of the regression: effect present)."""
+
+
+class NoisyRigidPolicy(_Noisy, RigidPolicy):
+    """``RigidPolicy`` with answer noise (tests of the regression: effect absent)."""
 
 
 class CustomerPolicy:

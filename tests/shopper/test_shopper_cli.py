@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+from tinmen.storage import Store
+
 from tinmen.cli import main
 
 CELL_KEYS = {"scenario", "condition", "model", "temperature", "n", "parsed", "override_rate",
@@ -34,8 +36,14 @@ def test_study_json_then_report_writes_table_and_png(capsys, db_url, tmp_path):
     assert rep["plots"] == [str(png)] and png.read_bytes()[:4] == b"\x89PNG"
     assert rep["study"] == data["study_id"] and rep["cells"] == data["cells"]
     table = (out / f"shopper-study-{data['study_id']}.md").read_text()
-    assert table.count("\n") == 2 + 8 and "| car | customer-only |" in table
+    cell_rows = [line for line in table.splitlines() if "| std/standard |" in line]
+    assert len(cell_rows) == 8 and "| car | customer-only |" in table
     assert "FROM session JOIN condition" in rep["sql"]
+    # one regression per scenario x model, temperature a control; this policy's overrides
+    # are fully determined by the condition, which the report says in one line
+    (reg,) = rep["regression"]
+    assert (reg["parsed"], reg["temperatures"], reg["fitted"]) == (16, [0.2, 0.6], False)
+    assert reg["note"].startswith("not fitted: separation") and reg["note"] in table
 
 
 def test_study_resumes_without_repeating(capsys, db_url):
@@ -68,6 +76,8 @@ def test_user_errors_are_one_line(capsys, db_url):
     _one_line_error(capsys, base + ["--scenario", "boat", "-m", "agent=scripted:rigid"],
                     "unknown scenario")
     _one_line_error(capsys, base + ["-m", "customer=scripted:rigid"], "unknown role")
+    _one_line_error(capsys, ["shopper", "report", "99", "--db", db_url], "no store at")
+    Store.open(db_url).close()  # an existing store without that study
     _one_line_error(capsys, ["shopper", "report", "99", "--db", db_url], "no study 99")
 
 
@@ -92,3 +102,13 @@ def test_bad_shopper_options_are_named_by_the_options_model(capsys, db_url):
     _one_line_error(capsys, base + ["--max-new-tokens", "0"],
                     "shopper option max_new_tokens=0")
     _one_line_error(capsys, base + ["--temperature", "9"], "shopper option temperature=9.0")
+
+
+def test_report_text_prints_the_regression_line_beside_the_cells(capsys, db_url, tmp_path):
+    data = _json(capsys, ["shopper", "study", "--db", db_url, "--scenario", "car", "--reps",
+                          "3", "-m", "agent=scripted:info-sensitive"])
+    assert main(["shopper", "report", str(data["study_id"]), "--db", db_url,
+                 "--out", str(tmp_path)]) == 0
+    text = capsys.readouterr().out
+    assert "car / scripted:info-sensitive / T=0.2 (12 of 12 parsed)" in text
+    assert "not fitted: separation" in text and "Pearson chi2" in text
