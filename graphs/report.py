@@ -14,10 +14,10 @@ from typing import Any
 import pandas as pd
 from tinmen.graphs.definition import AgentDef
 from tinmen.graphs.plotting import bars_with_intervals, figure
-from tinmen.errors import ConfigError
 from tinmen.graphs.registry import agent_for_session
 from tinmen.storage import Store, analysis
 
+from tinmen.errors import ConfigError
 from tinmen.plugins import load_reference
 
 

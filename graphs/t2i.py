@@ -17,14 +17,27 @@ from langgraph.runtime import Runtime
 from langgraph.types import interrupt
 from pydantic import BaseModel, ConfigDict, Field
 from tinmen.agents.t2i import policies
+from tinmen.agents.t2i.answers import read_answer
 from tinmen.agents.t2i.belief import BeliefGraph
+from tinmen.agents.t2i.designbench import belief_change, weighted_entropy
 from tinmen.agents.t2i.edits import apply_edit, is_edit, reapply_edit
 from tinmen.agents.t2i.facts import UNSPECIFIED, Fact, merge_fact
 from tinmen.agents.t2i.loop import fact_from_answer
-from tinmen.agents.t2i.metrics import belief_nll, embedding_matcher, fact_coverage
+from tinmen.agents.t2i.metrics import (
+    argmax_fact_coverage,
+    belief_nll,
+    embedding_matcher,
+    fact_coverage,
+)
 from tinmen.agents.t2i.parsing import parse_prompt
 from tinmen.agents.t2i.scenes import Scene
-from tinmen.agents.t2i.users import Answer, LLMUser, OracleUser, StochasticUser
+from tinmen.agents.t2i.users import (
+    Answer,
+    FreeTextLLMUser,
+    LLMUser,
+    OracleUser,
+    StochasticUser,
+)
 from tinmen.graphs.runtime import AgentDef, Context, recorded
 
 from tinmen.errors import BeliefEditError, ConfigError
@@ -37,12 +50,22 @@ class Options(BaseModel):
 
     policy: policies.PolicyName = Field("attribute", description="How the agent picks its "
                                         "question: " + ", ".join(policies.POLICIES) + ".")
-    user: Literal["oracle", "llm", "stochastic", "human"] = Field(
-        "oracle", description="Who answers: the scene oracle, an LLM user holding the long "
-        "description (role 'user'), a stochastic user, or a person (the session pauses).")
+    user: Literal["oracle", "llm", "llm-free", "stochastic", "human"] = Field(
+        "oracle", description="Who answers: the scene oracle; an LLM user holding the long "
+        "description that picks among the offered options (llm) or, as in the paper, answers "
+        "any question in free text that the parser reads back (llm-free; role 'user'); a "
+        "stochastic user; or a person (the session pauses).")
+    stop_rule: policies.StopRule = Field(
+        "settled", description="When the agent stops asking before the budget: settled — "
+        "every important candidate at p ≤ 0.1 or ≥ 0.9; reference — the reference code's "
+        "rule, every attribute's top candidate ≥ 0.7.")
     max_turns: int = Field(5, ge=0, le=100, description="Questions asked at most.")
     images: Literal["end", "each"] = Field("end", description="Draw the picture at the end "
                                            "only, or after every turn.")
+    vocabulary: Literal["shapes", "open"] = Field(
+        "shapes", description="What entities may be: 'shapes', the shapes world and a list "
+        "of everyday objects; 'open', any span of the prompt the parser proposes, with "
+        "open slots' candidates scored by the model (DesignBench).")
 
 
 class Inputs(BaseModel):
@@ -83,7 +106,8 @@ def parse(state: State, runtime: Runtime[Context]) -> State:
     ctx = runtime.context
     facts = [Fact.model_validate(f) for f in state.get("facts", [])]
     previous = _belief(state) if state.get("belief") else None
-    result = parse_prompt(ctx.models, "parser", state["prompt"], facts, previous=previous)
+    result = parse_prompt(ctx.models, "parser", state["prompt"], facts, previous=previous,
+                          vocabulary=ctx.options.get("vocabulary", "shapes"))
     belief = result.belief
     for edit in state.get("edits", []):
         belief = reapply_edit(belief, edit)
@@ -97,6 +121,8 @@ def parse(state: State, runtime: Runtime[Context]) -> State:
     for why in result.failures:  # counted and kept: the graph itself never goes invalid
         rec.belief(f"parse_failure:{turn}", why, source="model", agent="agent")
     rec.metric("parse_failures", len(result.failures), turn=turn)
+    if previous is not None and state.get("history") and not state.get("edited"):
+        _record_change(rec, previous, belief, state["history"][-1], turn)
     return {"belief": belief.to_json()}
 
 
@@ -115,6 +141,25 @@ def _picture(ctx: Context, state: State) -> tuple[str, float | None]:
     return sha, score
 
 
+def _record_change(rec: Any, before: BeliefGraph, after: BeliefGraph, last: dict,
+                   turn: int) -> None:
+    """Did the answer just merged change the belief (designbench.belief_change: some
+    distribution moved by > epsilon in total variation)? Recorded for every user kind."""
+    change = belief_change(before, after)
+    asked = str((last.get("action") or {}).get("target", ""))
+    rec.metric("answer_changed_belief", float(change.changed), turn=turn)
+    rec.metric("answer_changed_other_slots", float(change.changed_beyond(asked)), turn=turn)
+    rec.metric("belief_max_tv", change.max_tv, turn=turn)
+
+
+def _record_entropy(rec: Any, belief: BeliefGraph, state: State) -> None:
+    """Measures that need no ground truth, every turn."""
+    turn = state.get("turn", 0)
+    rec.metric("belief_entropy", belief.total_entropy, turn=turn)
+    rec.metric("belief_entropy_weighted", weighted_entropy(belief), turn=turn)
+    rec.metric("questions", float(len(state.get("history", []))), turn=turn)
+
+
 def evaluate(state: State, runtime: Runtime[Context]) -> State:
     """Fact coverage and belief NLL against the item's scene; with an ``embedder`` bound,
     names and values match their synonyms (cosine ≥ 0.85, each embedding call recorded).
@@ -124,16 +169,19 @@ def evaluate(state: State, runtime: Runtime[Context]) -> State:
     alignment = None
     if ctx.options["images"] == "each" and "t2i" in ctx.models.bindings:
         update["image"], alignment = _picture(ctx, state)
+    _record_entropy(ctx.recorder, _belief(state), state)
     if not state.get("scene"):
         return update
     belief, scene = _belief(state), Scene.model_validate(state["scene"])
     match = embedding_matcher(lambda texts: ctx.models.embed("embedder", texts)) \
         if "embedder" in ctx.models.bindings else None
-    row = {"turn": state.get("turn", 0), "fact_coverage": fact_coverage(belief, scene, match),
+    row = {"turn": state.get("turn", 0),
+           "fact_coverage_argmax": argmax_fact_coverage(belief, scene, match),
+           "fact_coverage": fact_coverage(belief, scene, match),
            "belief_nll": belief_nll(belief, scene), "questions": len(state.get("history", []))}
     if alignment is not None:
         row["image_text_alignment"] = alignment
-    for name in ("fact_coverage", "belief_nll"):
+    for name in ("fact_coverage_argmax", "fact_coverage", "belief_nll"):
         ctx.recorder.metric(name, row[name], turn=row["turn"])
     return {**update, "turns": state.get("turns", []) + [row]}
 
@@ -141,7 +189,8 @@ def evaluate(state: State, runtime: Runtime[Context]) -> State:
 def check_stop(state: State, runtime: Runtime[Context]) -> State:
     opts = runtime.context.options
     belief = _belief(state)
-    stop, why = policies.should_stop(belief, state.get("turn", 0), int(opts["max_turns"]))
+    stop, why = policies.should_stop(belief, state.get("turn", 0), int(opts["max_turns"]),
+                                     rule=opts.get("stop_rule", "settled"))
     nothing_left = policies.choose_action("attribute", belief, []) is None
     stop = stop or (nothing_left and opts["policy"] != "llm-only")
     runtime.context.recorder.decision(
@@ -155,15 +204,18 @@ def check_stop(state: State, runtime: Runtime[Context]) -> State:
 
 def select(state: State, runtime: Runtime[Context]) -> State:
     ctx = runtime.context
-    policy, belief, history = ctx.options["policy"], _belief(state), \
+    policy, belief, history = policies.canonical(ctx.options["policy"]), _belief(state), \
         state.get("history", [])
     if policy == "llm-only":
         action, runner_ups, based = policies.llm_only_question(
             ctx.models, "questioner", state["prompt"], history), (), []
+    elif policy == "ag3":  # the LLM reads the whole belief and the dialogue
+        action, runner_ups, based = policies.ag3_question(
+            ctx.models, "questioner", belief, state["prompt"], history), (), ["belief_graph"]
     else:
         choice = policies.choose_action(policy, belief, history, seed=ctx.seed)
         action, runner_ups = choice.action, choice.runner_ups
-        if policy == "belief-llm":
+        if policy == "belief-llm-template":
             action = policies.llm_question(ctx.models, "questioner", belief, action)
         based = [f"{action.entity}.{action.attribute}"]
     slot = belief.slot(action.entity, action.attribute) if action.entity else None
@@ -179,6 +231,8 @@ def _simulated_user(state: State, ctx: Context) -> Any:
     kind = ctx.options["user"]
     if kind == "llm":
         return LLMUser(ctx.models, "user", state.get("long") or state["short"])
+    if kind == "llm-free":
+        return FreeTextLLMUser(ctx.models, "user", state.get("long") or state["short"])
     if kind == "stochastic":
         return StochasticUser(_belief(state), seed=ctx.seed + state.get("turn", 0))
     return OracleUser(Scene.model_validate(state["scene"]))
@@ -225,22 +279,39 @@ def ask(state: State, runtime: Runtime[Context]) -> State:
         answer = _simulated_user(state, ctx).answer(action)
     ctx.recorder.belief(f"answer:{action.label}", answer.value, source="model",
                         agent=answer.source)
-    return {"edited": False, "edit_error": None, "history": state.get("history", []) + [
-        {"question": action.question, "answer": answer.value, "action": state["action"]}]}
+    entry = {"question": action.question, "answer": answer.value, "action": state["action"]}
+    if answer.source == FreeTextLLMUser.source:  # free text: the parser reads it (update)
+        entry["text"] = answer.text
+    return {"edited": False, "edit_error": None,
+            "history": state.get("history", []) + [entry]}
 
 
 def update(state: State, runtime: Runtime[Context]) -> State:
-    """Turn the last answer into a fact (the pure loop's rule) and merge it into the prompt;
-    the next parse pins it."""
+    """Turn the last answer into facts and merge them into the prompt; the next parse pins
+    them. A value answer gives one fact (the pure loop's rule); a free-text answer (the
+    paper's LLM user) is read back through the parser role, and the reading is recorded."""
     last = state["history"][-1]
     action = policies.Action.model_validate(last["action"])
-    answer = Answer(text=last["answer"], value=last["answer"], source="agent")
-    fact = fact_from_answer(action, answer, _belief(state))
-    done: State = {"turn": state.get("turn", 0) + 1}
-    if fact is None:
+    turn = state.get("turn", 0)
+    if "text" in last:
+        reading = read_answer(runtime.context.models, "parser", _belief(state), action,
+                              last["text"])
+        runtime.context.recorder.belief(f"answer_reading:{turn}",
+                                        reading.model_dump(mode="json"), source="model",
+                                        agent="agent")
+        facts = reading.facts
+    else:
+        answer = Answer(text=last["answer"], value=last["answer"], source="agent")
+        fact = fact_from_answer(action, answer, _belief(state))
+        facts = [fact] if fact is not None else []
+    done: State = {"turn": turn + 1}
+    if not facts:
         return done
-    return {**done, "facts": state.get("facts", []) + [fact.model_dump(mode="json")],
-            "prompt": merge_fact(state["prompt"], fact)}
+    prompt = state["prompt"]
+    for fact in facts:
+        prompt = merge_fact(prompt, fact)
+    return {**done, "prompt": prompt, "facts": state.get("facts", []) + [
+        f.model_dump(mode="json") for f in facts]}
 
 
 def generate(state: State, runtime: Runtime[Context]) -> State:

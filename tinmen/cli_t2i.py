@@ -22,15 +22,17 @@ from tinmen.cli import (
 )
 
 app = typer.Typer(help="The proactive clarifying text-to-image agent (Hahn et al., 2025). "
-                  "Roles: parser, questioner (default smollm2), user (for --user llm), "
+                  "Roles: parser, questioner (default smollm2), user (for --user llm or "
+                  "llm-free), "
                   "t2i (default shapes-renderer), scorer (optional image-text scorer), embedder "
                   "(optional: -m embedder=minilm matches synonyms in fact coverage).",
                   no_args_is_help=True)
 
 POLICY_HELP = ("attribute (open question on the most uncertain important slot) | binary "
                "(yes/no on one candidate) | random / random-binary (baselines: a random slot, "
-               "open or yes/no) | belief-llm (the LLM words the graph's question) | llm-only "
-               "(no graph)")
+               "open or yes/no) | belief-llm-template (alias belief-llm: the LLM rewords the "
+               "graph's question) | ag3 (the paper's belief-based LLM agent: the LLM reads the "
+               "belief and the dialogue and writes the question) | llm-only (no graph)")
 # values are checked by the agent's options model (graphs/t2i.py Options): one message,
 # naming the option, for the CLI, `tinmen run t2i --set` and the library alike
 PolicyOpt = Annotated[str, typer.Option(help=POLICY_HELP)]
@@ -91,7 +93,10 @@ def _terminal_answer(payload: dict[str, Any]) -> str | None:
 @app.command()
 def run(prompt: Annotated[str, typer.Option(help="What you want an image of.")],
         policy: PolicyOpt = "attribute", max_turns: TurnsOpt = 5, model: ModelOpt = None,
-        db: DbOpt = None, seed: int = 0) -> None:
+        db: DbOpt = None, seed: int = 0,
+        vocabulary: Annotated[str, typer.Option(
+            help="shapes: the shapes world and a list of everyday objects; open: any span "
+            "of the prompt the parser proposes.")] = "shapes") -> None:
     """Interactive: the agent asks, you answer (or edit its belief graph) in the terminal."""
     from tinmen.cli_run import step_printer
     from tinmen.graphs.session import checkpointer_for, run_session
@@ -103,7 +108,8 @@ def run(prompt: Annotated[str, typer.Option(help="What you want an image of.")],
     result = run_session(store, AGENT, {"short": prompt}, parse_bindings(model, AGENT.roles),
                          pool=ModelPool(), seed=seed, answer=_terminal_answer,
                          checkpointer=checkpointer_for(store), on_step=step_printer(True),
-                         options={"policy": policy, "user": "human", "max_turns": max_turns})
+                         options={"policy": policy, "user": "human", "max_turns": max_turns,
+                                  "vocabulary": vocabulary})
     if result.status == "interrupted":
         out.print(f"paused; continue with: tinmen resume {result.session_id[:12]}")
         return
@@ -121,11 +127,21 @@ def eval_cmd(items: Annotated[Path | None, typer.Option(
                  help="JSONL of {id, short, long, scene?}; default: the built-in synthetic "
                  "benchmark")] = None,
              synthetic: Annotated[int, typer.Option(help="How many synthetic scenes when no "
-                                                    "--items.")] = 20,
+                                                    "--items.", min=1, max=10_000)] = 20,
+             resume: Annotated[int | None, typer.Option(
+                 help="Finish an interrupted eval study with this id (same items, policies "
+                 "and options): only the sessions it lacks are run.", min=1)] = None,
              policy: Annotated[list[str] | None, typer.Option(
                  help="Repeatable: the policies compared on the same items (one study). "
                  + POLICY_HELP + ". Default: attribute.")] = None,
-             user: Annotated[str, typer.Option(help="oracle | llm | stochastic")] = "oracle",
+             user: Annotated[list[str] | None, typer.Option(
+                 help="Repeatable, compared in one study: oracle | llm (picks an offered "
+                 "option) | llm-free (the paper's user: answers in free text, read back by the "
+                 "parser) | stochastic. Default: oracle.")] = None,
+             stop_rule: Annotated[list[str] | None, typer.Option(
+                 "--stop-rule", help="Repeatable, compared in one study: settled (every "
+                 "important candidate p ≤ 0.1 or ≥ 0.9) | reference (every attribute's top "
+                 "candidate ≥ 0.7). Default: settled.")] = None,
              max_turns: TurnsOpt = 5, model: ModelOpt = None, db: DbOpt = None,
              seed: int = 0,
              workers: Annotated[int, typer.Option(help="Sessions in parallel.", min=1)] = 1,
@@ -133,36 +149,76 @@ def eval_cmd(items: Annotated[Path | None, typer.Option(
              images: Annotated[str, typer.Option(
                  help="end: draw the final belief only; each: draw (and, with -m scorer=SPEC, "
                  "score against the description) every turn")] = "end",
+             designbench: Annotated[Path | None, typer.Option(
+                 help="DesignBench's prompts_and_classes.json (Hahn et al.): its 30 prompts "
+                 "as items, without ground-truth scenes, so fact coverage and belief NLL are "
+                 "reported as skipped; use --user llm (the LLM holds the long description). "
+                 "Instead of --items.")] = None,
+             limit: Annotated[int | None, typer.Option(
+                 help="Only the first N items (of --designbench, --items or the synthetic "
+                 "set).", min=1)] = None,
+             vocabulary: Annotated[str | None, typer.Option(
+                 help="shapes: entities from the shapes world and a list of everyday objects; "
+                 "open: any span of the prompt the parser proposes. Default: open with "
+                 "--designbench, else shapes.")] = None,
              as_json: JsonOpt = False) -> None:
     """Evaluate over items with a simulated user; per-turn coverage vs single-turn.
     Progress is shown on stderr; `tinmen report STUDY` draws the per-turn plot."""
-    from tinmen.agents.t2i.scenes import load_items, synthetic_items
     from tinmen.graphs.t2i import AGENT
     from tinmen.graphs.t2i_eval import evaluate_items
     from tinmen.models.registry import parse_bindings
 
     quiet_transformers()
-    chosen = load_items(items) if items else synthetic_items(synthetic, seed=seed)
-    bindings = parse_bindings(model, dict(AGENT.roles, user="smollm2" if user == "llm" else ""))
-    summary = evaluate_items(open_store(db), chosen, bindings, policy=policy or ["attribute"],
-                             user=user, max_turns=max_turns, seed=seed, progress=True,
-                             workers=workers, images=images, executor=executor)
+    chosen = _chosen_items(items, designbench, synthetic, seed, limit)
+    users = user or ["oracle"]
+    llm_user = any(u in ("llm", "llm-free") for u in users)
+    bindings = parse_bindings(model, dict(AGENT.roles, user="smollm2" if llm_user else ""))
+    store = open_store(db, create=resume is None)  # a resume needs the study's store
+    summary = evaluate_items(store, chosen, bindings, policy=policy or ["attribute"],
+                             user=users, stop_rule=stop_rule or ["settled"],
+                             max_turns=max_turns, seed=seed, progress=True,
+                             workers=workers, images=images, executor=executor,
+                             study_id=resume,
+                             vocabulary=vocabulary or ("open" if designbench else "shapes"))
     if as_json:
         return emit_json(summary)
     for one in summary.get("by_policy", {"": summary}).values():
         _print_summary(one)
 
 
+def _chosen_items(items: Path | None, designbench: Path | None, synthetic: int, seed: int,
+                  limit: int | None) -> list[Any]:
+    """The eval's items, read before any store is opened (a bad file writes nothing)."""
+    from tinmen.agents.t2i.designbench import load_designbench
+    from tinmen.agents.t2i.scenes import load_items, synthetic_items
+    from tinmen.errors import ConfigError
+
+    if items and designbench:
+        raise ConfigError("--items and --designbench both name the items; pass one of them")
+    if designbench:
+        return load_designbench(designbench, limit)
+    chosen = load_items(items) if items else synthetic_items(synthetic, seed=seed)
+    return chosen[:limit] if limit else chosen
+
+
 def _print_summary(summary: dict[str, Any]) -> None:
     for row in summary["turns"]:
         shown = [f"{label} {row[key]:.3f}" for key, label in (
-            ("fact_coverage", "coverage"), ("belief_nll", "belief NLL"),
-            ("image_text_alignment", "image-text alignment")) if key in row]
+            ("fact_coverage_argmax", "coverage (argmax)"),
+            ("fact_coverage", "coverage (strict p>0.5)"), ("belief_nll", "belief NLL"),
+            ("image_text_alignment", "image-text alignment"),
+            ("belief_entropy_weighted", "weighted entropy"),
+            ("answer_changed_belief", "answers that changed the belief")) if key in row]
         out.print(f"{summary['policy']} turn {row['turn']}: " + "  ".join(shown))
+    if summary.get("skipped"):
+        out.print(f"skipped (no ground-truth scene): {', '.join(summary['skipped'])}")
     reach = summary["questions_to_coverage"]
     mean = "—" if reach["mean"] is None else f"{reach['mean']:.2f}"
+    argmax = (summary.get("questions_to_coverage_argmax") or {}).get("mean")
+    headline = "—" if argmax is None else f"{argmax:.2f}"
     out.print(f"study {summary['study_id']}: {summary['items']} items, policy "
-              f"{summary['policy']}; mean questions to {reach['target']:.0%} coverage: {mean}"
+              f"{summary['policy']}; mean questions to {reach['target']:.0%} coverage: "
+              f"argmax {headline}, strict {mean}"
               f"  (report: tinmen report {summary['study_id']})")
 
 
@@ -193,7 +249,8 @@ def run_demo(db: str | None = None, as_json: bool = False) -> None:
     result = run_session(store, AGENT, item.model_dump(mode="json"), bindings,
                          pool=ModelPool(), seed=0, checkpointer=checkpointer_for(store),
                          on_step=step_printer(True),
-                         options={"policy": "belief-llm", "user": "oracle", "max_turns": 5,
+                         options={"policy": "belief-llm-template", "user": "oracle",
+                                  "max_turns": 5,
                                   "images": "each"})
     turns = result.output["turns"]
     name = f"t2i-demo-{result.session_id[:12]}"

@@ -15,15 +15,23 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
+from tinmen.agents.t2i.answers import read_answer
 from tinmen.agents.t2i.belief import BeliefGraph
 from tinmen.agents.t2i.facts import PRESENT, UNSPECIFIED, Fact, merge_fact
-from tinmen.agents.t2i.metrics import Matcher, belief_nll, fact_coverage, questions_to_reach
+from tinmen.agents.t2i.metrics import (
+    Matcher,
+    argmax_fact_coverage,
+    belief_nll,
+    fact_coverage,
+    questions_to_reach,
+)
 from tinmen.agents.t2i.parsing import ParseResult, Pin, parse_prompt
 from tinmen.agents.t2i.policies import Action, Policy, should_stop
 from tinmen.agents.t2i.scenes import Item, Scene
 from tinmen.agents.t2i.users import Answer, User, resolve_free
 
 ParseFn = Callable[[str, list[Fact], BeliefGraph | None], ParseResult]
+AnswerFn = Callable[[Action, Answer, BeliefGraph], list[Fact]]
 
 
 def make_parser(models: Any, role: str = "parser", propose_json: bool = True) -> ParseFn:
@@ -32,6 +40,22 @@ def make_parser(models: Any, role: str = "parser", propose_json: bool = True) ->
         return parse_prompt(models, role, prompt, facts, previous=previous,
                             propose_json=propose_json)
     return parse
+
+
+def make_answer_reader(models: Any, role: str = "parser") -> AnswerFn:
+    """Facts from any answer: a free-text one (the paper's LLM user) is read back through
+    the ``role`` model (:func:`answers.read_answer`), any other by :func:`fact_from_answer`."""
+    def read(action: Action, answer: Answer, belief: BeliefGraph) -> list[Fact]:
+        if answer.source == "llm-free":
+            return read_answer(models, role, belief, action, answer.text).facts
+        fact = fact_from_answer(action, answer, belief)
+        return [fact] if fact is not None else []
+    return read
+
+
+def _value_answers(action: Action, answer: Answer, belief: BeliefGraph) -> list[Fact]:
+    fact = fact_from_answer(action, answer, belief)
+    return [fact] if fact is not None else []
 
 
 def fact_from_answer(action: Action, answer: Answer, belief: BeliefGraph) -> Fact | None:
@@ -58,7 +82,8 @@ class TurnMetrics(BaseModel):
     model_config = ConfigDict(frozen=True)
     turn: int
     questions: int
-    fact_coverage: float | None = None
+    fact_coverage: float | None = None  # strict: values with p > 0.5 only
+    fact_coverage_argmax: float | None = None  # every slot at its most probable value
     belief_nll: float | None = None
 
 
@@ -92,12 +117,17 @@ def evaluate(belief: BeliefGraph, scene: Scene | None, turn: int, questions: int
         return TurnMetrics(turn=turn, questions=questions)
     return TurnMetrics(turn=turn, questions=questions,
                        fact_coverage=fact_coverage(belief, scene, match),
+                       fact_coverage_argmax=argmax_fact_coverage(belief, scene, match),
                        belief_nll=belief_nll(belief, scene))
 
 
 def simulate(parse: ParseFn, policy: Policy, user: User, prompt: str, max_turns: int,
-             scene: Scene | None = None, match: Matcher | None = None) -> Trajectory:
-    """Run one clarification session: ask until the stopping rule or the budget says stop."""
+             scene: Scene | None = None, match: Matcher | None = None,
+             stop_rule: str = "settled", read: AnswerFn | None = None) -> Trajectory:
+    """Run one clarification session: ask until the stopping rule or the budget says stop.
+    ``read`` turns each answer into facts (default: an answer is a value; bind
+    :func:`make_answer_reader` for a free-text user)."""
+    read = read or _value_answers
     facts: list[Fact] = []
     history: list[dict[str, Any]] = []
     result = parse(prompt, facts, None)
@@ -106,7 +136,7 @@ def simulate(parse: ParseFn, policy: Policy, user: User, prompt: str, max_turns:
     reason = ""
     for turn in range(max_turns + 1):
         belief = beliefs[-1]
-        stop, reason = should_stop(belief, turn, max_turns)
+        stop, reason = should_stop(belief, turn, max_turns, rule=stop_rule)
         if stop:
             break
         action = policy(belief, history)
@@ -114,12 +144,12 @@ def simulate(parse: ParseFn, policy: Policy, user: User, prompt: str, max_turns:
             reason = "no open slots"
             break
         answer = user.answer(action)
-        fact = fact_from_answer(action, answer, belief)
-        if fact is not None:
+        for fact in read(action, answer, belief):
             facts.append(fact)
             prompt = merge_fact(prompt, fact)
         history.append({"question": action.question, "answer": answer.value,
-                        "action": action.model_dump(mode="json", exclude={"runner_ups"})})
+                        "action": action.model_dump(mode="json", exclude={"runner_ups"}),
+                        **({"text": answer.text} if answer.source == "llm-free" else {})})
         result = parse(prompt, facts, belief)
         beliefs.append(result.belief)
         pins.append(result.pins)
@@ -132,23 +162,33 @@ def simulate(parse: ParseFn, policy: Policy, user: User, prompt: str, max_turns:
 def run_benchmark(items: Sequence[Item], parse: ParseFn,
                   policy_for: Callable[[int, Item], Policy],
                   user_for: Callable[[int, Item], User], max_turns: int,
-                  target: float = 0.8, name: str = "") -> dict[str, Any]:
-    """Mean per-turn coverage and NLL over items, the single-turn baseline, and the mean
-    number of questions to reach ``target`` coverage (max_turns + 1 when never reached)."""
+                  target: float = 0.8, name: str = "", stop_rule: str = "settled",
+                  read: AnswerFn | None = None) -> dict[str, Any]:
+    """Mean per-turn coverage (strict and argmax) and NLL over items, the single-turn
+    baseline, and the mean number of questions to reach ``target`` coverage (max_turns + 1
+    when never reached); ``questions_to_coverage`` is on the strict curve, as before."""
     runs = [simulate(parse, policy_for(i, it), user_for(i, it), it.short, max_turns,
-                     scene=it.scene) for i, it in enumerate(items)]
+                     scene=it.scene, stop_rule=stop_rule, read=read)
+            for i, it in enumerate(items)]
     scored = [r for r in runs if r.turns[0].fact_coverage is not None]
     n = max_turns + 1
     turns = [{"turn": t, "questions": _mean([r.turns[min(t, len(r.turns) - 1)].questions
                                              for r in runs]),
               "fact_coverage": _mean([r.curve("fact_coverage", n)[t] for r in scored]),
+              "fact_coverage_argmax": _mean([r.curve("fact_coverage_argmax", n)[t]
+                                             for r in scored]),
               "belief_nll": _mean([r.curve("belief_nll", n)[t] for r in scored])}
              for t in range(n)]
     reach = [questions_to_reach(r.curve("fact_coverage", n), target) for r in scored]
+    reach_argmax = [questions_to_reach(r.curve("fact_coverage_argmax", n), target)
+                    for r in scored]
     return {"items": len(runs), "policy": name, "turns": turns,
-            "single_turn": {k: turns[0][k] for k in ("fact_coverage", "belief_nll")},
+            "single_turn": {k: turns[0][k] for k in ("fact_coverage",
+                                                      "fact_coverage_argmax", "belief_nll")},
             "questions_to_coverage": {"target": target, "mean": _mean(
                 [max_turns + 1 if q is None else q for q in reach])},
+            "questions_to_coverage_argmax": {"target": target, "mean": _mean(
+                [max_turns + 1 if q is None else q for q in reach_argmax])},
             "parse_failures": sum(len(r.failures) for r in runs)}
 
 

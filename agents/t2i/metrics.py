@@ -5,8 +5,11 @@
   entity's presence, each attribute value and each relation, floored at 1e-10. Our scenes
   carry no importance scores, so the vocabulary's fixed table weights them (the paper parses
   the ground truth with the same parser that scores the belief).
-* :func:`fact_coverage` — the share of the true scene's atomic facts that hold in the
-  belief's most likely scene, optionally matching synonyms (e.g. by embedding similarity).
+* :func:`argmax_fact_coverage` — the headline: the share of the true scene's atomic facts
+  that hold in the belief's argmax scene (every slot filled with its most probable value);
+* :func:`fact_coverage` — the strict version: only values with p > 0.5 enter the scene, so
+  turn 0 earns credit only for what the prompt states. Both optionally match synonyms (e.g.
+  by embedding similarity).
 """
 
 from __future__ import annotations
@@ -95,6 +98,14 @@ def fact_coverage(belief: BeliefGraph, scene: Scene, match: Matcher | None = Non
     be equal.
     """
     return coverage(scene, belief.most_likely_scene(), match)
+
+
+def argmax_fact_coverage(belief: BeliefGraph, scene: Scene,
+                         match: Matcher | None = None) -> float:
+    """Share of the scene's atomic facts that hold in the belief's *argmax* scene (every slot
+    filled with its most probable value, as a generator would draw it): the headline
+    coverage, whose single-turn value credits the guesses a T2I model makes anyway."""
+    return coverage(scene, belief.argmax_scene(), match)
 
 
 def embedding_matcher(embed: Callable[[list[str]], Sequence[Sequence[float]]],

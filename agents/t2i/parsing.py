@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from tinmen.agents.t2i import prompts, rules
@@ -43,6 +43,7 @@ from tinmen.errors import BeliefEditError
 MAX_ENTITIES, MAX_ATTRIBUTES, MAX_NAME, MAX_VALUE = 4, 3, 24, 16
 MAX_OPEN_RELATIONS = 3
 PROPOSAL_TOKENS = 192
+Vocabulary = Literal["shapes", "open"]  # what entity names and values may be
 
 
 class Pin(BaseModel):
@@ -327,21 +328,27 @@ def exclusive_positions(belief: BeliefGraph) -> BeliefGraph:
 # --------------------------------------------------------------------------- entry point
 def parse_prompt(models: Any, role: str, prompt: str,
                  answered: Mapping[tuple[str, str], str] | Iterable[Fact] | None = None,
-                 previous: BeliefGraph | None = None, propose_json: bool = True
-                 ) -> ParseResult:
+                 previous: BeliefGraph | None = None, propose_json: bool = True,
+                 vocabulary: Vocabulary = "shapes") -> ParseResult:
     """Parse ``prompt`` into a belief graph; ``answered`` facts are pinned, never re-guessed.
 
+    ``vocabulary="open"`` names entities by spans of any prompt (:mod:`open_vocabulary`);
+    a re-parse there re-scores the ``previous`` graph's slots instead of rebuilding it.
     Returns the pins (stated by rule, or answered) so the caller can log each one, and the
     failures (invalid proposals or graphs) so it can count them.
     """
     facts = as_facts(answered)
     failures: list[str] = []
     proposal = None
-    if propose_json:
+    if propose_json and vocabulary == "shapes":
         proposal, why = propose(models, role, prompt)
         failures += [why] if why else []
     try:
-        belief, pins, rejected = build_graph(models, role, prompt, proposal)
+        if vocabulary == "open":
+            belief, pins, found, rejected = _open_graph(models, role, prompt, previous)
+            failures += found
+        else:
+            belief, pins, rejected = build_graph(models, role, prompt, proposal)
         for fact in facts:
             belief, pin = apply_fact(belief, fact)
             pins += [pin] if pin else []
@@ -355,6 +362,15 @@ def parse_prompt(models: Any, role: str, prompt: str,
             BACKGROUND, "prior"),))
         return ParseResult(belief=fallback, failures=failures, fell_back=True)
     return ParseResult(belief=belief, pins=pins, failures=failures, rejected=rejected)
+
+
+def _open_graph(models: Any, role: str, prompt: str, previous: BeliefGraph | None
+                ) -> tuple[BeliefGraph, list[Pin], list[str], list[str]]:
+    from tinmen.agents.t2i import open_vocabulary
+
+    if previous is not None and any(e.kind == "explicit" for e in previous.entities):
+        return open_vocabulary.rescored(models, role, prompt, previous), [], [], []
+    return open_vocabulary.build_open_graph(models, role, prompt)
 
 
 from tinmen.agents.t2i.facts import merge_fact  # noqa: E402,F401  (re-exported for graphs)

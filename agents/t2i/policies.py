@@ -4,8 +4,16 @@ its score and the runner-up actions, plus the stopping rule (Hahn et al., 2025).
 * attribute — ask for the slot with the highest importance × P(entity) × entropy;
 * binary — yes/no on one candidate, score importance × p(1 − p);
 * random / random-binary — the baselines: a seeded random open slot, asked the same way;
-* belief-llm — the graph picks the slot, an LLM words the question;
+* belief-llm-template (alias belief-llm) — the graph picks the slot, an LLM only rewords
+  the template question;
+* ag3 — the paper's belief-based LLM agent ("Ag3"): the LLM reads the belief graph and the
+  dialogue and writes the question itself (any slot, any form); the question sets no target,
+  so its effect on the belief comes only from parsing the user's answer;
 * llm-only — the paper's ablation: no graph, the LLM asks from the prompt and history.
+
+Two stopping rules: ``settled`` (every important candidate at p ≤ 0.1 or ≥ 0.9) and
+``reference`` (the reference code's ``AttributeAgent.select_action``: stop when every
+attribute's and relation's top candidate is ≥ 0.7).
 """
 
 from __future__ import annotations
@@ -22,12 +30,18 @@ from tinmen.agents.t2i.vocabulary import STYLE_ENTITY
 
 from tinmen.errors import ConfigError
 
-PolicyName = Literal["attribute", "binary", "random", "random-binary", "belief-llm",
-                     "llm-only"]
-POLICIES: tuple[str, ...] = ("attribute", "binary", "random", "random-binary", "belief-llm",
-                             "llm-only")
+PolicyName = Literal["attribute", "binary", "random", "random-binary",
+                     "belief-llm-template", "belief-llm", "ag3", "llm-only"]
+POLICIES: tuple[str, ...] = ("attribute", "binary", "random", "random-binary",
+                             "belief-llm-template", "ag3", "llm-only")
+ALIASES = {"belief-llm": "belief-llm-template"}  # the name stored sessions and tests use
+LLM_POLICIES = ("belief-llm-template", "ag3", "llm-only")
+StopRule = Literal["settled", "reference"]
+STOP_RULES: tuple[str, ...] = ("settled", "reference")
 IMPORTANT = 0.2  # slots at least this important must be settled before stopping
 SETTLED_LOW, SETTLED_HIGH = 0.1, 0.9
+REFERENCE_TOP = 0.7  # the reference code's minmax_score_thre
+FALLBACK_QUESTION = "What else should the image show?"
 RUNNER_UPS = 3
 RELATION_DISCOUNT = 0.5  # the paper halves yes/no scores on relations
 History = list[dict[str, Any]]
@@ -187,17 +201,50 @@ def random_policy(belief: BeliefGraph, history: History | None = None, seed: int
     return _yes_no_question(t, value, 1.0 / len(pairs))
 
 
+def canonical(policy: str) -> str:
+    """A policy's own name (``belief-llm`` is the old name of ``belief-llm-template``)."""
+    return ALIASES.get(policy, policy)
+
+
 def should_stop(belief: BeliefGraph, turn: int, max_turns: int,
-                important: float = IMPORTANT) -> tuple[bool, str]:
-    """Stop when the budget is spent or every important candidate has p ≤ 0.1 or ≥ 0.9."""
+                important: float = IMPORTANT, rule: str = "settled") -> tuple[bool, str]:
+    """Stop when the budget is spent, or by ``rule``: ``settled`` — every important
+    candidate has p ≤ 0.1 or ≥ 0.9; ``reference`` — every attribute's (and relation's) top
+    candidate is ≥ 0.7 (:func:`reference_stop`)."""
     if turn >= max_turns:
         return True, f"turn budget {max_turns} spent"
+    if rule == "reference":
+        return reference_stop(belief)
+    if rule != "settled":
+        raise ConfigError(f"unknown stop rule '{rule}'; choose one of {', '.join(STOP_RULES)}")
     unsettled = [t.key for t in targets(belief)
                  if t.weight >= important and (t.kind != "attribute" or _likely(belief, t))
                  and not settled(t.candidates)]
     if not unsettled:
         return True, "every important candidate is settled (p ≤ 0.1 or ≥ 0.9)"
     return False, f"{len(unsettled)} important slots unsettled: {', '.join(unsettled[:3])}"
+
+
+def reference_stop(belief: BeliefGraph, top: float = REFERENCE_TOP) -> tuple[bool, str]:
+    """The reference rule (``AttributeAgent.select_action`` with self-termination): the
+    smallest top-candidate probability over every attribute and relation ("minmax score")
+    must reach ``top``. It ignores importance, as the reference does. Two adaptations to
+    this port: attributes of an entity the belief holds absent (p ≤ 0.1) do not count, and
+    neither does a slot the user answered "no preference" to (importance 0) — the reference
+    pins every answered slot to the answer, so an answered slot never blocks its stop."""
+    tops = {s.key: s.best[1] for s in belief.slots
+            if s.importance > 0 and _present(belief, s.entity)}
+    tops.update({r.key: r.best[1] for r in belief.relations if r.importance > 0})
+    low = sorted((p, k) for k, p in tops.items() if p < top - 1e-12)
+    if not low:
+        return True, f"every attribute's top candidate is ≥ {top:g}"
+    shown = ", ".join(k for _, k in low[:3])
+    return False, f"{len(low)} slots with top candidate < {top:g}: {shown}"
+
+
+def _present(belief: BeliefGraph, entity: str) -> bool:
+    e = belief.entity(entity)
+    return e is not None and e.probability > SETTLED_LOW
 
 
 def settled(candidates: dict[str, float]) -> bool:
@@ -263,21 +310,39 @@ def llm_only_question(models: Any, role: str, prompt: str, history: History) -> 
                   "What else should the image show?")
 
 
+def ag3_question(models: Any, role: str, belief: BeliefGraph, prompt: str,
+                 history: History) -> Action:
+    """Ag3, the paper's belief-based LLM agent: the LLM reads the belief graph (entities,
+    importances, every candidate's probability) and the dialogue so far and writes the
+    question itself. The action names no slot: what the question settles is decided only by
+    parsing the user's answer. A reply holding no question becomes a generic one."""
+    gen = models.generate(role, prompts.ag3_prompt(prompt, prompts.belief_text(belief),
+                                                   history), max_new_tokens=40, stop=("\n",))
+    return Action(kind="free", question=as_question(gen.text) or FALLBACK_QUESTION)
+
+
 def make_policy(name: str, models: Any = None, role: str = "questioner",
                 seed: int = 0) -> Policy:
     """A ``(belief, history) -> Action`` function for a policy name."""
-    if name in ("belief-llm", "llm-only") and models is None:
+    name = canonical(name)
+    if name in LLM_POLICIES and models is None:
         raise ConfigError(f"policy '{name}' needs models with a '{role}' role")
     if name == "binary":
         return binary_policy
     if name in ("random", "random-binary"):
         form = "binary" if name == "random-binary" else "attribute"
         return lambda b, h: random_policy(b, h, seed=seed, question=form)
-    if name == "belief-llm":
+    if name == "belief-llm-template":
         def worded(b: BeliefGraph, h: History) -> Action | None:
             action = attribute_policy(b, h)
             return llm_question(models, role, b, action) if action else None
         return worded
+    if name == "ag3":
+        def written(b: BeliefGraph, h: History) -> Action | None:
+            if attribute_policy(b, h) is None:
+                return None  # nothing open: the graph would stop here too
+            return ag3_question(models, role, b, b.prompt, h)
+        return written
     if name == "llm-only":
         return lambda b, h: llm_only_question(models, role, b.prompt, h)
     if name != "attribute":
@@ -288,6 +353,7 @@ def make_policy(name: str, models: Any = None, role: str = "questioner",
 def choose_action(policy: str, belief: BeliefGraph, history: History,
                   seed: int = 0) -> Choice | None:
     """The graph-based choice for a policy name (LLM wording is applied after)."""
+    policy = canonical(policy)
     if policy in ("binary", "random", "random-binary"):
         action = make_policy(policy, seed=seed)(belief, history)
     else:

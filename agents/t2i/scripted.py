@@ -16,6 +16,7 @@ import math
 from collections.abc import Sequence
 
 from tinmen.agents.t2i import prompts, rules
+from tinmen.agents.t2i.facts import Fact, fact_sentence
 from tinmen.agents.t2i.parsing import MAX_ATTRIBUTES, MAX_ENTITIES
 from tinmen.agents.t2i.vocabulary import (
     BACKGROUND,
@@ -58,7 +59,57 @@ class T2IPolicy:
             return self.free_question(prompt_text(prompt), description)
         if header == prompts.USER_HEADER:
             return self.reply(description, question)
+        if header == prompts.AG3_HEADER:
+            return self.ag3_question(prompt_text(prompt))
+        if header == prompts.FREE_USER_HEADER:
+            return self.free_reply(description, question)
+        if header == prompts.SENTENCE_HEADER:
+            return self.sentence(question, prompts.labelled(prompt_text(prompt), "Answer") or "")
         return "Which details matter most to you?"
+
+    # ------------------------------------------------------------------ the paper's Ag3 + user
+    def ag3_question(self, text: str) -> str:
+        """A stand-in for the Ag3 question writer, proving the pipeline (not the paper): the
+        first listed attribute whose top candidate is below 0.9, not yet asked."""
+        asked = {line[len("Agent:"):].strip() for line in text.splitlines()
+                 if line.startswith("Agent:")}
+        for line in text.splitlines():
+            if not line.startswith("- ") or line.startswith("- relation "):
+                continue
+            slot, _, rest = line[2:].partition(" (importance ")
+            importance, _, values = rest.partition("): ")
+            entity, _, attribute = slot.rpartition(".")
+            top = max((float(v.rsplit(" ", 1)[1]) for v in values.split(", ") if v), default=1)
+            q = (f"Where is {prompts.subject(entity)}?" if attribute == "position"
+                 else f"What {attribute} is {prompts.subject(entity)}?")
+            if float(importance) > 0 and top < 0.9 and q not in asked:
+                return q
+        return "Is there anything else the image should show?"
+
+    def free_reply(self, description: str, question: str) -> str:
+        """The free-text user: a sentence stating what the description says, "Yes." / "No."
+        to a yes/no question it settles, else "I don't know."."""
+        names = rules.vocabulary_entities(description) + [BACKGROUND]
+        found = rules.interpret_question(question, names)
+        if found is not None:
+            value = rules.stated(description, found[0]).values.get(found[1])
+            if value:
+                said = fact_sentence(Fact(entity=found[0], attribute=found[1], value=value))
+                return said[0].upper() + said[1:] + "."
+        entity = _subject(question, description)
+        if entity and question.split()[0].lower() in ("is", "are", "should", "does"):
+            answer = self._yes_no(prompts.USER_HEADER, description, question, entity)
+            if answer:
+                return f"{next(iter(answer)).capitalize()}."
+        return "I don't know."
+
+    def sentence(self, question: str, answer: str) -> str:
+        """The declarative sentence: the answer itself when it names an entity, else the
+        answer said of the question's subject."""
+        if any(rules.singular(w) in NOUNS or w == "background" for w in rules.words(answer)):
+            return answer
+        entity = _subject(question, "")
+        return f"{prompts.subject(entity).capitalize()} is {answer}" if entity else answer
 
     def proposal(self, description: str) -> str:
         entities = []

@@ -2,7 +2,10 @@
 under the ``user`` role so user errors and agent errors can be told apart.
 
 * :class:`OracleUser` answers exactly from the ground-truth scene;
-* :class:`LLMUser` is the paper's: a model holding the long description answers;
+* :class:`LLMUser`: a model holding the long description picks among the offered options
+  (by scoring them);
+* :class:`FreeTextLLMUser` is the paper's simulated user: a model holding the long
+  description answers any question in free text (the agent parses the answer back);
 * :class:`StochasticUser` samples answers from a belief (seeded).
 """
 
@@ -104,6 +107,26 @@ class LLMUser:
             return Answer(text=NO_PREFERENCE, value=UNSPECIFIED, source="llm")
         value = choice.best.strip()
         return Answer(text=value, value=value, source="llm")
+
+
+class FreeTextLLMUser:
+    """The paper's simulated user (``simulated_belief_user_prompt``): a model holding the
+    detailed description answers whatever it is asked, in free text. Its answer's ``value``
+    is the text itself: the agent reads it back into facts (:mod:`answers`)."""
+
+    source = "llm-free"
+
+    def __init__(self, models: Any, role: str, description: str,
+                 max_new_tokens: int = 32) -> None:
+        self.models, self.role, self.description = models, role, description
+        self.max_new_tokens = max_new_tokens
+
+    def answer(self, action: Action) -> Answer:
+        gen = self.models.generate(self.role, prompts.free_user_prompt(
+            self.description, action.question), max_new_tokens=self.max_new_tokens,
+            stop=("\n",))
+        text = " ".join(gen.text.split()) or NO_PREFERENCE
+        return Answer(text=text, value=text, source=self.source)
 
 
 class StochasticUser:

@@ -84,3 +84,29 @@ def attribute_of_value(value: str) -> str | None:
         if value in values:
             return attribute
     return None
+
+# --- open vocabulary (``vocabulary="open"``, issue #15) -----------------------------------
+# Entity names there are spans of the prompt; slots are the entity's usual ones plus those
+# the parser names from this list; candidates are the slot's values below plus values the
+# parser proposed that are spans of the prompt. Only these lists bound what a value can be.
+OPEN_VALUES: dict[str, tuple[str, ...]] = {
+    "color": OBJECT_COLORS + ("beige", "gold", "silver", "cream"),
+    "size": SIZES + ("medium",),
+    "position": POSITIONS,
+    "material": MATERIALS + ("paper", "leather", "marble"),
+    "pattern": ("plain", "striped", "spotted", "checkered", "floral", "marbled"),
+    "texture": ("smooth", "rough", "soft", "glossy", "fluffy", "textured"),
+    "shape": ("round", "square", "rectangular", "oval", "tall", "flat"),
+    "pose": ("standing", "sitting", "lying", "running", "flying", "walking"),
+    "style": STYLES}
+OPEN_IMPORTANCE: dict[str, float] = ATTRIBUTE_IMPORTANCE | {
+    "pattern": 0.5, "texture": 0.4, "shape": 0.6, "pose": 0.6}
+OPEN_BASE: tuple[str, ...] = ("color", "size", "position")  # every open entity's slots
+# common verbs and adverbs a span never starts or ends with (no tagger: a short list)
+NOT_NOUNS = frozenset(
+    "is are was were be been sits sit sitting stands standing lies lying has have "
+    "having looks looking look holds holding decorated placed shown appears seems next "
+    "each other opposite directions front behind above below between near over under into "
+    "onto from by for as up down out open while which who whose very also just runs run "
+    "running walks walking carrying carries wearing wears plays playing jumps flies against "
+    "across around through".split())

@@ -127,7 +127,7 @@ def test_eval_json_shape(capsys, db_url):
                                      "-m", "questioner=scripted:t2i"]))
     assert data["items"] == 3 and data["policy"] == "attribute"
     assert [t["turn"] for t in data["turns"]] == [0, 1, 2]
-    assert set(data["single_turn"]) == {"fact_coverage", "belief_nll"}
+    assert set(data["single_turn"]) == {"fact_coverage_argmax", "fact_coverage", "belief_nll"}
     assert len(data["session_ids"]) == 3
 
 
