@@ -19,15 +19,21 @@ SMALL = {"iterations": 1, "prompts": 2, "candidates": 2, "judge_samples": 1, "ev
          "variant": "scir"}
 
 
-@pytest.fixture(scope="module")
-def recorded(tmp_path_factory):
+def _record(tmp_path_factory, name, options):
+    """A judge session with ``options`` in a store of its own: (store, url, session id)."""
     from tinmen.storage import Store
 
-    url = f"sqlite:///{tmp_path_factory.mktemp('judge-offline')}/j.db"
+    url = f"sqlite:///{tmp_path_factory.mktemp(name)}/j.db"
     store = Store.open(url)
     result = run_session(store, AGENT, {"seed": 5}, parse_bindings([], AGENT.roles),
-                         pool=ModelPool(), options=SMALL)
-    yield store, url, result.session_id
+                         pool=ModelPool(), options=options)
+    return store, url, result.session_id
+
+
+@pytest.fixture(scope="module")
+def recorded(tmp_path_factory):
+    store, url, sid = _record(tmp_path_factory, "judge-offline", SMALL)
+    yield store, url, sid
     store.close()
 
 
@@ -82,13 +88,8 @@ PAPER = {**SMALL, "judge_prompt": "paper", "judge_samples": 2, "verdict_tokens":
 
 @pytest.fixture(scope="module")
 def recorded_paper(tmp_path_factory):
-    from tinmen.storage import Store
-
-    url = f"sqlite:///{tmp_path_factory.mktemp('judge-paper')}/j.db"
-    store = Store.open(url)
-    result = run_session(store, AGENT, {"seed": 5}, parse_bindings([], AGENT.roles),
-                         pool=ModelPool(), options=PAPER)
-    yield store, url, result.session_id
+    store, url, sid = _record(tmp_path_factory, "judge-paper", PAPER)
+    yield store, url, sid
     store.close()
 
 
