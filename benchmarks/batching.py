@@ -96,7 +96,9 @@ class VLLM:
     def __init__(self, url: str, model: str | None, tokenizer) -> None:
         import httpx
 
-        self.client = httpx.Client(base_url=url.rstrip("/"), timeout=600)
+        root = url.rstrip("/")
+        root = root[: -len("/v1")] if root.endswith("/v1") else root  # with or without /v1
+        self.client = httpx.Client(base_url=root, timeout=600)
         self.model = model or self.client.get("/v1/models").json()["data"][0]["id"]
         self.texts = [tokenizer.apply_chat_template(prompt(i), tokenize=False,
                                                     add_generation_prompt=True)
