@@ -33,9 +33,9 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Literal, Protocol
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from tinmen.models.protocols import GenerateParams, Generation, Prompt
-from tinmen.models.spec import ModelSpec
+from tinmen.models.spec import ModelSpec, validated_model
 from tinmen.models.uncertainty import chow_quantile, option_probs
 
 from tinmen.errors import ConfigError
@@ -119,13 +119,7 @@ class CascadeOptions(_Options):
 def options_of(spec: ModelSpec) -> NudgedOptions | CascadeOptions:
     """The validated options of a composite spec, as a one-line error where they are bad."""
     kind = NudgedOptions if spec.backend == "nudged" else CascadeOptions
-    try:
-        return kind.model_validate(spec.options)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        field = ".".join(str(p) for p in first["loc"]) or "options"
-        raise ConfigError(f"invalid {spec.backend} spec '{spec.name}': option '{field}': "
-                          f"{first['msg']}") from exc
+    return validated_model(kind, spec.options, f"{spec.backend} spec '{spec.name}'")
 
 
 def constituent_specs(spec: ModelSpec) -> dict[str, ModelSpec]:

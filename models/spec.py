@@ -11,7 +11,7 @@ import hashlib
 import json
 import tomllib
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -76,9 +76,18 @@ class ModelSpec(BaseModel):
     @classmethod
     def validated(cls, data: dict[str, Any], *, where: str = "spec") -> ModelSpec:
         """Build a spec, turning pydantic's report into one line that names the bad field."""
-        try:
-            return cls.model_validate(data)
-        except ValidationError as exc:
-            first = exc.errors()[0]
-            field = ".".join(str(p) for p in first["loc"]) or "spec"
-            raise ConfigError(f"invalid model {where}: field '{field}': {first['msg']}") from exc
+        return validated_model(cls, data, f"model {where}")
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def validated_model(kind: type[M], data: Any, where: str) -> M:
+    """``kind`` built from ``data``; pydantic's report as one line naming the first bad field
+    ("invalid WHERE: field 'a.b': message")."""
+    try:
+        return kind.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = ".".join(str(p) for p in first["loc"]) or "value"
+        raise ConfigError(f"invalid {where}: field '{field}': {first['msg']}") from exc

@@ -8,8 +8,9 @@ import threading
 
 import pytest
 import torch
+from test_pool import Sink
 from tinmen.models.backends.transformers_lm import TransformersLM
-from tinmen.models.client import CallRecord, LiveModels
+from tinmen.models.client import LiveModels
 from tinmen.models.pool import ModelPool
 from tinmen.models.protocols import GenerateParams
 from tinmen.models.spec import ModelSpec
@@ -113,14 +114,6 @@ def reference_score(lm, prompt, option):
     return sum(float(logprobs[len(prefix) + j - 1, t]) for j, t in enumerate(cont))
 
 
-class Sink:
-    def __init__(self) -> None:
-        self.records: list[CallRecord] = []
-        self.lock = threading.Lock()
-
-    def model_call(self, record: CallRecord) -> None:
-        with self.lock:
-            self.records.append(record)
 
 
 def run_sessions(pool, spec, work, n):

@@ -3,15 +3,13 @@ and a strict checkpoint serializer on LangGraph's PostgreSQL saver."""
 
 from __future__ import annotations
 
-import multiprocessing as mp
-
 import ormsgpack
 import pytest
 from langgraph.checkpoint.serde.jsonplus import EXT_CONSTRUCTOR_SINGLE_ARG
 from pg_stores import pg_database
 from sqlalchemy import text
 from test_checkpoint_safety import ASK, ECHO
-from test_store_safety import OPENERS, _head, _open_at_once
+from test_store_safety import OPENERS, _head, open_concurrently
 from tinmen.graphs.example import AGENT as EXAMPLE
 from tinmen.graphs.session import checkpointer_for, resume_session, run_session
 from tinmen.models.pool import ModelPool
@@ -26,16 +24,7 @@ pytestmark = pytest.mark.postgres
 
 def test_concurrent_first_opens_of_one_new_database_all_succeed():
     with pg_database() as url:
-        ctx = mp.get_context("fork")
-        barrier, results = ctx.Barrier(OPENERS), ctx.Queue()
-        procs = [ctx.Process(target=_open_at_once, args=(url, barrier, results))
-                 for _ in range(OPENERS)]
-        for p in procs:
-            p.start()
-        outcomes = [results.get(timeout=120) for _ in procs]
-        for p in procs:
-            p.join(timeout=60)
-        assert outcomes == ["ok"] * OPENERS
+        assert open_concurrently(url) == ["ok"] * OPENERS
         engine = create_store_engine(url)
         assert current_revision(engine) == _head()
         engine.dispose()

@@ -31,8 +31,8 @@ def _open_at_once(url: str, barrier, results) -> None:
         results.put(f"{type(exc).__name__}: {exc}")
 
 
-def test_concurrent_first_opens_of_one_new_file_all_succeed(tmp_path):
-    url = f"sqlite:///{tmp_path}/new.db"
+def open_concurrently(url: str) -> list[str]:
+    """OPENERS processes open the store at ``url`` at the same instant; each one's outcome."""
     ctx = mp.get_context("fork")
     barrier, results = ctx.Barrier(OPENERS), ctx.Queue()
     procs = [ctx.Process(target=_open_at_once, args=(url, barrier, results))
@@ -42,6 +42,12 @@ def test_concurrent_first_opens_of_one_new_file_all_succeed(tmp_path):
     outcomes = [results.get(timeout=120) for _ in procs]
     for p in procs:
         p.join(timeout=60)
+    return outcomes
+
+
+def test_concurrent_first_opens_of_one_new_file_all_succeed(tmp_path):
+    url = f"sqlite:///{tmp_path}/new.db"
+    outcomes = open_concurrently(url)
     assert outcomes == ["ok"] * OPENERS
     engine = create_store_engine(url)
     assert current_revision(engine) == _head()

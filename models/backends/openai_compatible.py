@@ -46,10 +46,10 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 from tinmen.models.protocols import TOP_K, GenerateParams, Generation, Prompt, report_retries
 from tinmen.models.registry import missing_dependency
-from tinmen.models.spec import ModelSpec
+from tinmen.models.spec import ModelSpec, validated_model
 
 from tinmen.errors import ConfigError, ServedModelError, ServerRefusedError
 
@@ -89,13 +89,7 @@ class ServedOptions(BaseModel):
 
     @classmethod
     def of_spec(cls, spec: ModelSpec) -> ServedOptions:
-        try:
-            return cls.model_validate(spec.options)
-        except ValidationError as exc:
-            first = exc.errors()[0]
-            field = ".".join(str(p) for p in first["loc"]) or "options"
-            raise ConfigError(f"invalid options of served model '{spec.name}': field "
-                              f"'{field}': {first['msg']}") from exc
+        return validated_model(cls, spec.options, f"options of served model '{spec.name}'")
 
 
 class _Transient(Exception):

@@ -243,14 +243,7 @@ def _annotation(param: Any) -> str:
 
 def _replace(base: list[str], opt: str, value: str) -> list[str]:
     """``base`` with option ``opt`` set to ``value`` (replacing its value there, if any)."""
-    out, i = [], 0
-    while i < len(base):
-        if base[i] == opt:
-            i += 2
-            continue
-        out.append(base[i])
-        i += 1
-    return [*out, opt, value]
+    return [*_drop(base, opt), opt, value]
 
 
 def _positional(base: list[str], params: list[Any]) -> list[int]:
@@ -353,6 +346,7 @@ def _command_cases(words: list[str], base: list[str], cmd: Any, ctx: Context,
 
 
 def _drop(base: list[str], opt: str) -> list[str]:
+    """``base`` without option ``opt`` and its value."""
     out, i = [], 0
     while i < len(base):
         if base[i] == opt:
