@@ -286,16 +286,6 @@ def _run_case(case: gen.Case, n: int, world, capsys, trials) -> tuple[int | None
     return rc, _problems(case, rc, captured.out, captured.err, reached, changed, cwd_changed)
 
 
-# failures in modules being changed elsewhere, reported to their owners: {(command, why): note}
-KNOWN: dict[tuple[str, str], str] = {}
-
-
-def _known(case: gen.Case, problems: list[str]) -> bool:
-    command = " ".join(case.args[:2])
-    return all(any(cmd in (command, case.args[0]) and p.startswith(why)
-                   for cmd, why in KNOWN) for p in problems)
-
-
 def test_every_command_refuses_malformed_input_cleanly(world, guarded, capsys):
     from tinmen.cli import app, register_agent_commands
 
@@ -305,7 +295,6 @@ def test_every_command_refuses_malformed_input_cleanly(world, guarded, capsys):
     all_cases = list(gen.cases(app, ctx, seed=0))
     commands = set(gen.leaf_commands(app))
     failures: list[tuple[gen.Case, list[str]]] = []
-    known: list[tuple[gen.Case, list[str]]] = []
     slow: list[tuple[float, gen.Case]] = []
     codes: dict[int | None, int] = {}
     started = time.perf_counter()
@@ -325,9 +314,7 @@ def test_every_command_refuses_malformed_input_cleanly(world, guarded, capsys):
             with open(trace, "a") as fh:
                 fh.write(f"   {slow[-1][0]:.3f} s rc={rc}\n")
         codes[rc] = codes.get(rc, 0) + 1
-        if problems and _known(case, problems):
-            known.append((case, problems))
-        elif problems:
+        if problems:
             failures.append((case, problems))
         if n % 200 == 199:
             import gc
@@ -339,10 +326,7 @@ def test_every_command_refuses_malformed_input_cleanly(world, guarded, capsys):
     with capsys.disabled():
         print(f"\nCLI fuzz: {len(all_cases)} malformed inputs over {len(commands)} commands "
               f"in {elapsed:.1f} s; exit codes {dict(sorted(codes.items(), key=str))}; "
-              f"{len(failures)} failures, {len(known)} known (in modules owned elsewhere)")
-        for (cmd, _), why in KNOWN.items():
-            if any(" ".join(c.args[:2]) == cmd or c.args[0] == cmd for c, _ in known):
-                print(f"  known: {why}")
+              f"{len(failures)} failures")
         for seconds, case in sorted(slow, key=lambda s: -s[0])[:3]:
             print(f"  slowest: {seconds:.2f} s {list(case.args)[:6]}")
         for case, problems in failures[:300]:
