@@ -31,7 +31,7 @@ import pandas as pd
 from sqlalchemy import Select, and_, case, func, literal_column, select
 from sqlalchemy.dialects import sqlite
 from tinmen.agents.shopper.scenarios import INFO_CONDITIONS
-from tinmen.agents.shopper.stats import PAPER_GPT35, rate, wilson
+from tinmen.agents.shopper.stats import PAPER_GPT35, firth_logit, rate, wilson
 from tinmen.graphs.handoffs import handoff_summary
 from tinmen.graphs.plotting import figure
 from tinmen.storage import Store, orm
@@ -310,15 +310,17 @@ def regression(frame: pd.DataFrame, **stratum: Any) -> dict[str, Any]:
     ``--controls`` also the label order and the prompt case). Returns the coefficients (log-odds
     against ``neither``) with Wald 95 % intervals, the Wald χ² test of the information
     condition as a whole (``effect``), and the Pearson χ² test of override × condition
-    (``association``, which needs no model and so still answers under separation). When no
-    model can be fitted — too few parsed answers, one condition, no variation, a condition
-    or control level in which every answer is the same (separation: the MLE is infinite) —
-    ``fitted`` is False and ``note`` says why in one line.
+    (``association``, which needs no model). When a condition or control level has every
+    answer the same (separation: the MLE is infinite), the same model is fitted by Firth's
+    penalized likelihood instead (``method`` "firth", ``note`` says which level separates;
+    the effect is then the penalized likelihood ratio test). When no model can be fitted —
+    too few parsed answers, one condition, no variation at all — ``fitted`` is False and
+    ``note`` says why in one line.
     """
     data = frame.dropna(subset=["override"])
     out: dict[str, Any] = {**stratum, "n": int(len(frame)), "parsed": int(len(data)),
-                           "formula": None, "fitted": False, "note": None, "terms": [],
-                           "effect": None, "association": None}
+                           "formula": None, "fitted": False, "method": "mle", "note": None,
+                           "terms": [], "effect": None, "association": None}
     infos = [c for c in INFO_CONDITIONS if c in set(data["info"])]
     k = int(data["override"].sum())
     if len(data) < MIN_PARSED:
@@ -346,11 +348,11 @@ def regression(frame: pd.DataFrame, **stratum: Any) -> dict[str, Any]:
     constant = [f"{col}={level}" for col in ("info", "labels_reversed", "case", "temperature")
                 for level, g in data.groupby(col) if data[col].nunique() > 1
                 and g["override"].nunique() == 1]
-    if constant:
-        out["note"] = ("not fitted: separation, every parsed answer is the same in "
-                       f"{', '.join(constant)}; the logistic MLE does not exist (infinite "
-                       "coefficients). See the cells and the association test")
-        return out
+    if constant:  # the plain MLE is infinite: Firth's penalized likelihood stays finite
+        out["method"] = "firth"
+        out["note"] = (f"separation: every parsed answer is the same in {', '.join(constant)}, "
+                       "so the plain MLE is infinite; fitted by Firth's penalized likelihood")
+        return {**out, **_fit_firth(out["formula"], data, ref)}
     return {**out, **_fit(out["formula"], data, ref)}
 
 
@@ -378,6 +380,35 @@ def _fit(formula: str, data: pd.DataFrame, ref: str) -> dict[str, Any]:
                        "chi2": float(wald.loc[info_term, "statistic"]),
                        "df": int(wald.loc[info_term, "df_constraint"]),
                        "p": float(wald.loc[info_term, "pvalue"])}}
+
+
+def _fit_firth(formula: str, data: pd.DataFrame, ref: str) -> dict[str, Any]:
+    """The same model by Firth's penalized likelihood (agents/shopper/stats.py): Wald 95 %
+    intervals from the penalized information, and the penalized likelihood ratio test of
+    the information condition (its coefficients held at 0)."""
+    import statsmodels.formula.api as smf
+    from scipy import stats
+
+    frame = data.assign(override=data["override"].astype(float),
+                        labels_reversed=data["labels_reversed"].astype(bool))
+    model = smf.logit(formula, frame)  # the design matrix only (patsy, by formula)
+    names = list(model.exog_names)
+    info_cols = [i for i, n in enumerate(names) if n.startswith("C(info")]
+    try:
+        full = firth_logit(model.endog, model.exog)
+        null = firth_logit(model.endog, model.exog, zero=info_cols)
+    except np.linalg.LinAlgError as exc:
+        return {"fitted": False, "note": f"not fitted: separation, and Firth's fit failed: {exc}"}
+    z = stats.norm.ppf(0.975)
+    terms = []
+    for name, coef, se in zip(names, full.params, full.bse, strict=True):
+        terms.append({"term": _term_name(name, ref), "coef": float(coef),
+                      "ci_low": float(coef - z * se), "ci_high": float(coef + z * se),
+                      "p": float(2 * stats.norm.sf(abs(coef / se)))})
+    chi2 = max(0.0, 2.0 * (full.loglik - null.loglik))
+    return {"fitted": True, "terms": terms, "nobs": int(len(frame)),
+            "effect": {"test": "penalized LR chi2, information condition", "chi2": chi2,
+                       "df": len(info_cols), "p": float(stats.chi2.sf(chi2, len(info_cols)))}}
 
 
 def _association(data: pd.DataFrame) -> dict[str, Any]:
@@ -409,18 +440,19 @@ def regression_lines(regs: list[dict[str, Any]]) -> list[str]:
     if not regs:
         return []
     lines = ["", "Logistic regression of override on the information condition "
-             "(statsmodels Logit, Wald 95 % intervals; log-odds vs the reference):", "",
-             "| scenario | model | T | parsed | term | coef | 95% CI | p |",
-             "|---|---|---|---|---|---|---|---|"]
+             "(log-odds vs the reference, Wald 95 % intervals; fit: maximum likelihood by "
+             "statsmodels Logit, or Firth's penalized likelihood where a level separates):",
+             "", "| scenario | model | T | parsed | fit | term | coef | 95% CI | p |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for r in regs:
         head = [str(r["scenario"]), str(r["model"]), _temps(r),
-                f"{r['parsed']}/{r['n']}"]
+                f"{r['parsed']}/{r['n']}", str(r.get("method", "mle"))]
         for t in r["terms"]:
             lines.append("| " + " | ".join(head + [
                 t["term"], f"{t['coef']:.2f}", f"[{t['ci_low']:.2f}, {t['ci_high']:.2f}]",
                 f"{t['p']:.3g}"]) + " |")
         if not r["terms"]:
-            lines.append("| " + " | ".join(head + ["—", "—", "—", "—"]) + " |")
+            lines.append("| " + " | ".join(head[:4] + ["—"] * 5) + " |")
     lines.append("")
     for r in regs:
         lines.append(f"- {r['scenario']} / {r['model']} / T={_temps(r)}: "
@@ -437,6 +469,8 @@ def regression_summary(r: dict[str, Any]) -> str:
     parts = []
     if r["fitted"]:
         e = r["effect"]
+        if r.get("note"):  # fitted another way (separation: Firth), and why
+            parts.append(str(r["note"]))
         parts.append(f"{r['formula']}; condition effect {e['test'].split(',')[0]} "
                      f"= {e['chi2']:.2f} (df {e['df']}), p = {e['p']:.3g}")
     else:

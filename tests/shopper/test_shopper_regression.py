@@ -1,14 +1,16 @@
 """The logistic regression of override on the information condition, on scripted studies
 where the answer is known: an effect present (noisy info-sensitive policy), absent (noisy
-rigid policy), and the degenerate cases (separation, no variation, nothing parsed).
+rigid policy), and the degenerate cases (separation, fitted by Firth's penalized
+likelihood; no variation; nothing parsed).
 
 The scripted policies encode the expected behaviour, so these tests prove the pipeline
 (study -> analysis frame -> statsmodels -> report), not the paper."""
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
-from tinmen.agents.shopper.stats import PAPER_ANCHORS, PAPER_GPT35
+from tinmen.agents.shopper.stats import PAPER_ANCHORS, PAPER_GPT35, firth_logit
 from tinmen.graphs.shopper import study_plan
 from tinmen.graphs.shopper_report import override_frame, regressions
 from tinmen.graphs.study import run_study
@@ -86,14 +88,49 @@ def test_label_order_and_case_controls_enter_when_they_vary(store):
     assert {"labels reversed", "case=upper (vs standard)", "case=lower (vs standard)"} <= names
 
 
-def test_perfect_separation_and_no_variation_give_one_line_not_a_traceback(studies):
+def test_perfect_separation_is_fitted_by_firth_and_no_variation_gives_one_line(studies):
     store, ids = studies
     regs = _by_model(store, ids["exact"])
     sensitive, rigid = regs["scripted:info-sensitive"], regs["scripted:rigid"]
-    assert not sensitive["fitted"] and sensitive["note"].startswith("not fitted: separation")
-    assert sensitive["terms"] == [] and sensitive["association"]["p"] < 0.01
+    # every cell is all-or-nothing: the plain MLE is infinite, Firth's estimates are finite
+    assert sensitive["fitted"] and sensitive["method"] == "firth"
+    assert sensitive["note"].startswith("separation: every parsed answer is the same in info=")
+    terms = _info_terms(sensitive)
+    for reads in ("info=both", "info=principal-only"):  # overrides only where the principal reads
+        assert np.isfinite(terms[reads]["coef"]) and terms[reads]["ci_low"] > 0
+    assert abs(terms["info=customer-only"]["coef"]) < 1e-6
+    assert sensitive["effect"]["test"].startswith("penalized LR")
+    assert sensitive["effect"]["df"] == 3 and sensitive["effect"]["p"] < 0.01
+    assert sensitive["association"]["p"] < 0.01
     assert not rigid["fitted"] and rigid["note"] == ("not fitted: no variation, every parsed "
                                                      "answer overrides (20 of 20)")
+
+
+def test_firth_equals_the_haldane_corrected_log_odds_on_a_separated_two_by_two_table():
+    # saturated binary covariate: Firth's estimate is the log odds ratio with 1/2 added to
+    # every cell (Firth 1993), finite although one cell is empty
+    x = np.repeat([0.0, 1.0], 10)
+    y = np.concatenate([np.ones(4), np.zeros(6), np.ones(10)])
+    X = np.column_stack([np.ones_like(x), x])
+    fit = firth_logit(y, X)
+    a, b, c, d = 4, 6, 10, 0
+    assert fit.params[0] == pytest.approx(np.log((a + .5) / (b + .5)), abs=1e-8)
+    assert fit.params[1] == pytest.approx(np.log((c + .5) * (b + .5) / ((d + .5) * (a + .5))),
+                                          abs=1e-8)
+    null = firth_logit(y, X, zero=[1])
+    assert null.params[1] == 0 and 2 * (fit.loglik - null.loglik) > 3.84  # p < 0.05
+
+
+def test_firth_shrinks_the_mle_toward_zero_without_separation():
+    import statsmodels.api as sm
+
+    rng = np.random.default_rng(0)
+    X = sm.add_constant(rng.normal(size=(60, 2)))
+    y = (rng.random(60) < 1 / (1 + np.exp(-(X @ [0.2, 1.0, -0.8])))).astype(float)
+    mle = sm.Logit(y, X).fit(disp=0).params
+    firth = firth_logit(y, X).params
+    assert np.all(np.abs(firth[1:]) < np.abs(mle[1:]))
+    assert np.allclose(firth, mle, atol=0.25)
 
 
 def test_too_few_parsed_answers_are_reported_not_fitted(studies):
