@@ -118,8 +118,12 @@ def test_concurrent_requests_go_to_the_server_in_parallel(vllm_server):
     spec = vllm_server.spec(name="served-batched").model_copy(update={"max_batch_size": 4})
     sink, spans = Calls(), []
     models = LiveModels(ModelPool(), {"agent": spec}, sink=sink)
+    # all four start together: a sampled answer can end early (end-of-sequence), and one
+    # started alone could finish before the last thread is even scheduled
+    barrier = threading.Barrier(4)
 
     def call(i: int) -> None:
+        barrier.wait()
         start = time.perf_counter()
         models.generate("agent", f"request {i}", max_new_tokens=48, temperature=1.0)
         spans.append((start, time.perf_counter()))
