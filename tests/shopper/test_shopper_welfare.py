@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from tinmen.agents.shopper.market import (
     Customer,
@@ -94,6 +94,7 @@ def test_welfare_arithmetic_by_hand():
 
 @settings(max_examples=40, deadline=None)
 @given(st.integers(0, 10_000))
+@example(218)  # margins tied: the best items' ids differed, the operator gained nothing
 def test_generated_markets_put_the_principals_in_conflict(seed):
     m = generate_market(seed)
     assert m == generate_market(seed)  # deterministic
