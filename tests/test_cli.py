@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import sqlite3
 
+from cli_errors import one_line_error
+
 from tinmen.cli import main
 
 
@@ -42,14 +44,6 @@ def test_example_show_replay_roundtrip(capsys, db_url):
     assert report["identical"] is True and report["calls_served"] == 2
     assert main(["show", sid, "--db", db_url]) == 0
     assert "decision answer_or_clarify" in capsys.readouterr().out
-
-
-def one_line_error(capsys, args, needle):
-    code = main(args)
-    err = capsys.readouterr().err
-    assert code == 2
-    assert needle in err
-    assert "Traceback" not in err and err.strip().count("\n") == 0, err
 
 
 def test_user_errors_are_one_line(capsys, db_url, tmp_path):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+from cli_errors import one_line_error
 from tinmen.storage import Store
 
 from tinmen.cli import main
@@ -64,22 +65,16 @@ def test_market_study_from_the_cli(capsys, db_url):
     assert all(c["override_rate"] == 1.0 and c["welfare_loss"] > 0 for c in data["cells"])
 
 
-def _one_line_error(capsys, args, needle):
-    assert main(args) == 2
-    err = capsys.readouterr().err
-    assert needle in err and "Traceback" not in err
-
-
 def test_user_errors_are_one_line(capsys, db_url):
     base = ["shopper", "study", "--db", db_url, "--reps", "1"]
-    _one_line_error(capsys, base + ["--scenario", "car", "--scenario", "market",
+    one_line_error(capsys, base + ["--scenario", "car", "--scenario", "market",
                                     "-m", "agent=scripted:rigid"], "own study")
-    _one_line_error(capsys, base + ["--scenario", "boat", "-m", "agent=scripted:rigid"],
+    one_line_error(capsys, base + ["--scenario", "boat", "-m", "agent=scripted:rigid"],
                     "unknown scenario")
-    _one_line_error(capsys, base + ["-m", "customer=scripted:rigid"], "unknown role")
-    _one_line_error(capsys, ["shopper", "report", "99", "--db", db_url], "no store at")
+    one_line_error(capsys, base + ["-m", "customer=scripted:rigid"], "unknown role")
+    one_line_error(capsys, ["shopper", "report", "99", "--db", db_url], "no store at")
     Store.open(db_url).close()  # an existing store without that study
-    _one_line_error(capsys, ["shopper", "report", "99", "--db", db_url], "no study 99")
+    one_line_error(capsys, ["shopper", "report", "99", "--db", db_url], "no study 99")
 
 
 def test_tinmen_report_uses_the_shopper_report_for_both_agents(capsys, db_url, tmp_path):
@@ -100,9 +95,9 @@ def test_tinmen_report_uses_the_shopper_report_for_both_agents(capsys, db_url, t
 
 def test_bad_shopper_options_are_named_by_the_options_model(capsys, db_url):
     base = ["shopper", "study", "--db", db_url, "--reps", "1", "-m", "agent=scripted:rigid"]
-    _one_line_error(capsys, base + ["--max-new-tokens", "0"],
+    one_line_error(capsys, base + ["--max-new-tokens", "0"],
                     "shopper option max_new_tokens=0")
-    _one_line_error(capsys, base + ["--temperature", "9"], "shopper option temperature=9.0")
+    one_line_error(capsys, base + ["--temperature", "9"], "shopper option temperature=9.0")
 
 
 def test_report_text_prints_the_regression_line_beside_the_cells(capsys, db_url, tmp_path):

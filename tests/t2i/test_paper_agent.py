@@ -9,6 +9,7 @@ import json
 import sqlite3
 
 import pytest
+from cli_errors import one_line_error
 from tinmen.agents.t2i import policies, prompts
 from tinmen.agents.t2i.answers import read_answer
 from tinmen.agents.t2i.belief import Attribute, BeliefGraph, Entity
@@ -23,8 +24,6 @@ from tinmen.graphs.session import run_session
 from tinmen.graphs.t2i_eval import evaluate_items
 from tinmen.models.pool import ModelPool
 from tinmen.models.registry import resolve_spec
-
-from tinmen.cli import main
 
 SCRIPTED = {"parser": resolve_spec("scripted:t2i"), "questioner": resolve_spec("scripted:t2i"),
             "user": resolve_spec("scripted:t2i"), "t2i": resolve_spec("shapes-renderer")}
@@ -177,19 +176,11 @@ def test_reference_stop_rule_needs_every_top_candidate_at_0_7(make_graph):
                                                                     "turn budget 5 spent")
 
 
-def _one_line_error(capsys, args):
-    assert main(args) == 2
-    err = capsys.readouterr().err
-    lines = [line for line in err.splitlines() if line.strip()]
-    assert len(lines) == 1 and "Traceback" not in err, err
-    return lines[0]
-
-
 def test_bad_stop_rule_is_one_line_and_writes_nothing(capsys, db_url):
     base = ["t2i", "eval", "--synthetic", "2", "--db", db_url, *FLAGS]
-    assert "stop_rule='never'" in _one_line_error(capsys, base + ["--stop-rule", "never"])
+    assert "stop_rule='never'" in one_line_error(capsys, base + ["--stop-rule", "never"])
     scene = json.dumps({"short": "a circle", "scene": {"entities": [{"name": "circle"}]}})
-    assert "stop_rule" in _one_line_error(capsys, ["run", "t2i", "--input", scene, "--db",
+    assert "stop_rule" in one_line_error(capsys, ["run", "t2i", "--input", scene, "--db",
                                                    db_url, *FLAGS, "--set", "stop_rule=x"])
     with sqlite3.connect(db_url.removeprefix("sqlite:///")) as db:
         assert db.execute("SELECT (SELECT COUNT(*) FROM study) + "

@@ -7,6 +7,7 @@ import io
 import json
 
 import pytest
+from cli_errors import one_line_error
 from tinmen.graphs.replay import replay_session
 from tinmen.graphs.session import resume_session
 from tinmen.models.pool import ModelPool
@@ -28,14 +29,6 @@ def _sessions(capsys, db_url):
     return json.loads(capsys.readouterr().out)
 
 
-def _one_line_error(capsys, args):
-    assert main(args) == 2
-    err = capsys.readouterr().err
-    lines = [line for line in err.splitlines() if line.strip()]
-    assert len(lines) == 1 and "Traceback" not in err, err
-    return lines[0]
-
-
 def test_eval_with_the_oracle_refuses_items_without_a_scene_naming_them(capsys, db_url,
                                                                          tmp_path):
     path = tmp_path / "items.jsonl"
@@ -43,14 +36,14 @@ def test_eval_with_the_oracle_refuses_items_without_a_scene_naming_them(capsys, 
         {"id": "no-scene-1", "short": "a circle", "long": "a red circle"},
         {"id": "has-scene", "short": "a circle", "long": "a red circle", "scene": SCENE},
         {"id": "no-scene-2", "short": "a star", "long": "a blue star"}]))
-    line = _one_line_error(capsys, ["t2i", "eval", "--items", str(path), "--db", db_url,
+    line = one_line_error(capsys, ["t2i", "eval", "--items", str(path), "--db", db_url,
                                     *SCRIPTED])
     assert "no-scene-1" in line and "no-scene-2" in line and "has-scene" not in line
     assert _studies(capsys, db_url) == []  # refused before the study was written
 
 
 def test_an_oracle_session_without_a_scene_is_one_line_and_writes_nothing(capsys, db_url):
-    line = _one_line_error(capsys, ["run", "t2i", "--input", '{"short": "a circle"}',
+    line = one_line_error(capsys, ["run", "t2i", "--input", '{"short": "a circle"}',
                                     "--db", db_url, *SCRIPTED])
     assert "user='oracle'" in line and "scene" in line
     assert _sessions(capsys, db_url) == []
@@ -58,11 +51,11 @@ def test_an_oracle_session_without_a_scene_is_one_line_and_writes_nothing(capsys
 
 def test_bad_eval_options_are_named_by_the_options_model(capsys, db_url):
     base = ["t2i", "eval", "--synthetic", "2", "--db", db_url, *SCRIPTED]
-    assert "t2i option images='sometimes'" in _one_line_error(
+    assert "t2i option images='sometimes'" in one_line_error(
         capsys, base + ["--images", "sometimes"])
-    assert "t2i option policy='best'" in _one_line_error(capsys, base + ["--policy", "best"])
-    assert "t2i option max_turns=500" in _one_line_error(capsys, base + ["--max-turns", "500"])
-    assert "simulated user" in _one_line_error(capsys, base + ["--user", "human"])
+    assert "t2i option policy='best'" in one_line_error(capsys, base + ["--policy", "best"])
+    assert "t2i option max_turns=500" in one_line_error(capsys, base + ["--max-turns", "500"])
+    assert "simulated user" in one_line_error(capsys, base + ["--user", "human"])
     assert _studies(capsys, db_url) == []
 
 
