@@ -24,7 +24,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from tinmen.agents.t2i import prompts, rules
-from tinmen.agents.t2i.belief import Attribute, BeliefGraph, Entity, Relation
+from tinmen.agents.t2i.belief import BeliefGraph, Entity, Relation
 from tinmen.agents.t2i.vocabulary import (
     BACKGROUND,
     ENTITY_IMPORTANCE,
@@ -154,7 +154,7 @@ def slots_for(proposed: Mapping[str, str]) -> list[str]:
 def open_entity(models: Any, role: str, prompt: str, name: str,
                 proposed: Mapping[str, str]) -> tuple[Entity, list[Any]]:
     """One entity named by a span: stated values pinned, other slots scored by the model."""
-    from tinmen.agents.t2i.parsing import Pin, slot_distribution
+    from tinmen.agents.t2i.parsing import slot_attribute
 
     said = rules.stated(prompt, name)
     attributes, pins = [], []
@@ -165,15 +165,9 @@ def open_entity(models: Any, role: str, prompt: str, name: str,
             value = guess
         values = tuple(dict.fromkeys(OPEN_VALUES[slot] + tuple(
             v for v in (guess,) if v and rules.is_span(v, prompt))))
-        if value:
-            candidates = {v: 0.0 for v in values} | {value: 1.0}
-            pins.append(Pin(entity=name, attribute=slot, value=value, source="rule"))
-        else:
-            candidates = slot_distribution(models, role, prompt, name, slot, values,
-                                           said.excluded.get(slot, set()))
-        attributes.append(Attribute(name=slot, candidates=candidates,
-                                    importance=OPEN_IMPORTANCE.get(slot, 0.5),
-                                    pinned=bool(value), source="rule" if value else "model"))
+        attributes.append(slot_attribute(models, role, prompt, name, slot, values, value,
+                                         said.excluded.get(slot, set()), pins,
+                                         OPEN_IMPORTANCE.get(slot, 0.5)))
     present = said.present is not False
     return Entity(name=name, kind="explicit", probability=float(present),
                   importance=ENTITY_IMPORTANCE["explicit"], attributes=tuple(attributes),

@@ -166,21 +166,29 @@ def slot_distribution(models: Any, role: str, prompt: str, entity: str, attribut
         zip(values, choice.probs))
 
 
+def slot_attribute(models: Any, role: str, prompt: str, entity: str, slot: str,
+                   values: tuple[str, ...], value: str | None, excluded: set[str],
+                   pins: list[Pin], importance: float) -> Attribute:
+    """One slot of an entity: a stated ``value`` is pinned (and appended to ``pins``);
+    otherwise the model scores ``values``, less those the prompt ``excluded``."""
+    if value:
+        candidates = {v: 0.0 for v in values} | {value: 1.0}
+        pins.append(Pin(entity=entity, attribute=slot, value=value, source="rule"))
+    else:
+        candidates = slot_distribution(models, role, prompt, entity, slot, values, excluded)
+    return Attribute(name=slot, candidates=candidates, importance=importance,
+                     pinned=bool(value), source="rule" if value else "model")
+
+
 def build_entity(models: Any, role: str, prompt: str, name: str, kind: str,
                  proposed: Mapping[tuple[str, str], str]) -> tuple[Entity, list[Pin]]:
     said = rules.stated(prompt, name)
     attributes, pins = [], []
     for attribute, values in attributes_for(name).items():
         value = said.values.get(attribute) or proposed.get((name, attribute))
-        if value:
-            candidates = {v: 0.0 for v in values} | {value: 1.0}
-            pins.append(Pin(entity=name, attribute=attribute, value=value, source="rule"))
-        else:
-            candidates = slot_distribution(models, role, prompt, name, attribute, values,
-                                           said.excluded.get(attribute, set()))
-        attributes.append(Attribute(name=attribute, candidates=candidates,
-                                    importance=ATTRIBUTE_IMPORTANCE.get(attribute, 1.0),
-                                    pinned=bool(value), source="rule" if value else "model"))
+        attributes.append(slot_attribute(models, role, prompt, name, attribute, values, value,
+                                         said.excluded.get(attribute, set()), pins,
+                                         ATTRIBUTE_IMPORTANCE.get(attribute, 1.0)))
     probability = 1.0
     if said.present is False:
         probability = 0.0
