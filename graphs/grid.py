@@ -34,10 +34,11 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 from tinmen.graphs.definition import AgentDef
 from tinmen.graphs.study import Condition, StudyPlan
 from tinmen.models.registry import parse_bindings, resolve_spec
+from tinmen.models.spec import validated_model
 
 from tinmen.errors import ConfigError
 
@@ -73,12 +74,7 @@ class Grid(BaseModel):
             raise ConfigError(f"cannot read grid {path}: {exc}") from exc
         except RecursionError:
             raise ConfigError(f"cannot read grid {path}: it is nested too deeply") from None
-        try:
-            return cls.model_validate(data)
-        except ValidationError as exc:
-            err = exc.errors()[0]
-            key = ".".join(str(p) for p in err["loc"]) or "grid"
-            raise ConfigError(f"grid {path}: field '{key}': {err['msg']}") from None
+        return validated_model(cls, data, f"grid {path}")
 
 
 def _cells(grid: Grid) -> list[tuple[str, dict[str, Any], dict[str, Any], dict[str, str]]]:

@@ -360,8 +360,7 @@ def _fit(formula: str, data: pd.DataFrame, ref: str) -> dict[str, Any]:
     import statsmodels.formula.api as smf
     from statsmodels.tools.sm_exceptions import ConvergenceWarning, PerfectSeparationWarning
 
-    frame = data.assign(override=data["override"].astype(float),
-                        labels_reversed=data["labels_reversed"].astype(bool))
+    frame = _model_frame(data)
     with warnings.catch_warnings():
         warnings.simplefilter("error", PerfectSeparationWarning)
         warnings.simplefilter("error", ConvergenceWarning)
@@ -382,6 +381,12 @@ def _fit(formula: str, data: pd.DataFrame, ref: str) -> dict[str, Any]:
                        "p": float(wald.loc[info_term, "pvalue"])}}
 
 
+def _model_frame(data: pd.DataFrame) -> pd.DataFrame:
+    """The parsed answers as the formula reads them: 0/1 override, boolean label order."""
+    return data.assign(override=data["override"].astype(float),
+                       labels_reversed=data["labels_reversed"].astype(bool))
+
+
 def _fit_firth(formula: str, data: pd.DataFrame, ref: str) -> dict[str, Any]:
     """The same model by Firth's penalized likelihood (agents/shopper/stats.py): Wald 95 %
     intervals from the penalized information, and the penalized likelihood ratio test of
@@ -389,8 +394,7 @@ def _fit_firth(formula: str, data: pd.DataFrame, ref: str) -> dict[str, Any]:
     import statsmodels.formula.api as smf
     from scipy import stats
 
-    frame = data.assign(override=data["override"].astype(float),
-                        labels_reversed=data["labels_reversed"].astype(bool))
+    frame = _model_frame(data)
     model = smf.logit(formula, frame)  # the design matrix only (patsy, by formula)
     names = list(model.exog_names)
     info_cols = [i for i, n in enumerate(names) if n.startswith("C(info")]
